@@ -1,0 +1,377 @@
+"""The checked, immutable policy model that a `.dun` file turns into.
+
+Everything the engine needs to know about a policy is here; nothing here knows
+about the engine, the database or the state-machine library.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Union
+
+from attrs import field, frozen
+
+
+@frozen(order=True)
+class Span:
+    """A place in a policy file: 1-based line and column, end column exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+NO_SPAN = Span(0, 0, 0, 0)
+
+
+@frozen
+class Money:
+    """An exact amount in one currency."""
+
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+# ---- guard expressions ------------------------------------------------------
+
+
+class ValueKind(enum.Enum):
+    """What a literal or a known attribute holds, for type checks."""
+
+    MONEY = "an amount of money"
+    NUMBER = "a number"
+    PERCENT = "a percentage"
+    DAYS = "a number of days"
+    TEXT = "a text"
+    DATE = "a date"
+    FLAG = "true or false"
+    ANY = "a value from the data"
+
+
+@frozen
+class Literal:
+    """A constant in a guard: `10 EUR`, `30 days`, `"key"`, `2026-01-01`, `true`."""
+
+    value: Decimal | str | bool | dt.date | Money
+    kind: ValueKind
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Attribute:
+    """A value read from the data: `customer.segment`, `claim.open_amount`."""
+
+    subject: str
+    name: str
+    span: Span = field(default=NO_SPAN, eq=False)
+
+    def __str__(self) -> str:
+        return f"{self.subject}.{self.name}"
+
+
+@frozen
+class Compare:
+    """`left OP right` with OP one of = != < <= > >=."""
+
+    operator: str
+    left: Operand
+    right: Operand
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class InList:
+    """`item in [a, b]` or, negated, `item not in [a, b]`."""
+
+    item: Operand
+    options: tuple[Literal, ...]
+    negated: bool
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Truthy:
+    """A bare flag attribute used as a condition: `when customer.vip`."""
+
+    attribute: Attribute
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Not:
+    """Negation of a condition."""
+
+    operand: Expr
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class And:
+    """All of the conditions hold."""
+
+    operands: tuple[Expr, ...]
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Or:
+    """At least one of the conditions holds."""
+
+    operands: tuple[Expr, ...]
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+Operand = Union[Attribute, Literal]
+Expr = Union[Compare, InList, Truthy, Not, And, Or]
+
+
+# ---- header, groups, measures ----------------------------------------------
+
+
+@frozen
+class Calendar:
+    """Business calendar: a country and optionally a region (ISO 3166-2 suffix)."""
+
+    country: str
+    region: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.country}-{self.region}" if self.region else self.country
+
+
+@frozen
+class Header:
+    """The policy's name, version and defaults."""
+
+    name: str
+    version: str
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    calendar: Calendar | None = None
+    span: Span = field(default=NO_SPAN, eq=False)
+    currency_span: Span = field(default=NO_SPAN, eq=False)
+    timezone_span: Span = field(default=NO_SPAN, eq=False)
+    calendar_span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class GroupRule:
+    """Allocation of customers to a dunning group; `guard` None means otherwise."""
+
+    name: str
+    guard: Expr | None
+    span: Span = field(default=NO_SPAN, eq=False)
+    name_span: Span = field(default=NO_SPAN, eq=False)
+
+
+class MeasureKind(enum.Enum):
+    """The kinds of measure the engine knows how to carry out."""
+
+    LETTER = "letter"
+    EMAIL = "email"
+    PHONE = "phone"
+    AGENCY = "agency"
+    TASK = "task"
+    CREDIT_STOP = "credit_stop"
+    DELIVERY_STOP = "delivery_stop"
+    WRITE_OFF = "write_off"
+
+
+@frozen
+class Fee:
+    """A fee charged with a measure: fixed, or a percentage of the open amount."""
+
+    fixed: Money | None = None
+    percent: Decimal | None = None
+    minimum: Money | None = None
+    maximum: Money | None = None
+
+
+@frozen
+class Cost:
+    """What a measure costs the company, for analysis only."""
+
+    fixed: Money | None = None
+    percent_of_collected: Decimal | None = None
+
+
+class InterestKind(enum.Enum):
+    """How default interest is computed once a measure switches it on."""
+
+    STATUTORY = "statutory"
+    EU = "eu"
+    FIXED = "fixed"
+
+
+@frozen
+class Interest:
+    """Default interest switched on by a measure."""
+
+    kind: InterestKind
+    rate: Decimal | None = None
+
+
+@frozen
+class Measure:
+    """A named entry of the measure catalogue."""
+
+    name: str
+    kind: MeasureKind
+    template: str | None = None
+    queue: str | None = None
+    agency: str | None = None
+    text: str | None = None
+    cost: Cost | None = None
+    fee: Fee | None = None
+    interest: Interest | None = None
+    span: Span = field(default=NO_SPAN, eq=False)
+    name_span: Span = field(default=NO_SPAN, eq=False)
+
+
+# ---- states and transitions -----------------------------------------------
+
+
+class TimerBasis(enum.Enum):
+    """What a timer counts from."""
+
+    OVERDUE = "overdue"
+    IN_STATE = "in state"
+
+
+@frozen
+class Timer:
+    """`after N [business] days overdue|in state [at end of month]`."""
+
+    days: int
+    basis: TimerBasis
+    business_days: bool = False
+    end_of_month: bool = False
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Transition:
+    """A timed transition: source -> target once the timer and guard hold."""
+
+    source: str
+    target: str
+    timer: Timer | None
+    guard: Expr | None
+    measures: tuple[str, ...]
+    span: Span = field(default=NO_SPAN, eq=False)
+    series: str | None = None
+    source_span: Span = field(default=NO_SPAN, eq=False)
+    target_span: Span = field(default=NO_SPAN, eq=False)
+    measure_spans: tuple[Span, ...] = field(default=(), eq=False)
+
+    @property
+    def rule(self) -> str:
+        """A short human name of the rule, as the audit trail quotes it."""
+        return f"{self.source} -> {self.target}"
+
+
+class Event(enum.Enum):
+    """Things that happen to a claim outside the daily timers."""
+
+    PAYMENT = "payment"
+    PARTIAL_PAYMENT = "partial_payment"
+    CREDIT_NOTE = "credit_note"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_RESOLVED = "dispute_resolved"
+    PROMISE_GIVEN = "promise_given"
+    PROMISE_KEPT = "promise_kept"
+    PROMISE_BROKEN = "promise_broken"
+    HOLD_SET = "hold_set"
+    HOLD_RELEASED = "hold_released"
+    INSTALMENT_MISSED = "instalment_missed"
+
+
+BACK = "back"
+"""Event target meaning: return to the state held before the current hold state."""
+
+
+@frozen
+class EventRule:
+    """`on EVENT [from STATES] [when GUARD] -> TARGET [do MEASURES]`."""
+
+    event: str
+    sources: tuple[str, ...]
+    guard: Expr | None
+    target: str
+    measures: tuple[str, ...]
+    span: Span = field(default=NO_SPAN, eq=False)
+    event_span: Span = field(default=NO_SPAN, eq=False)
+    source_spans: tuple[Span, ...] = field(default=(), eq=False)
+    target_span: Span = field(default=NO_SPAN, eq=False)
+    measure_spans: tuple[Span, ...] = field(default=(), eq=False)
+
+    @property
+    def rule(self) -> str:
+        """A short human name of the rule, as the audit trail quotes it."""
+        return f"on {self.event} -> {self.target}"
+
+
+class StateKind(enum.Enum):
+    """How the engine treats a claim in a state."""
+
+    INITIAL = "initial"
+    NORMAL = "normal"
+    HOLD = "hold"
+    TERMINAL = "terminal"
+
+
+PAID = "paid"
+"""Built-in terminal state every group has: the claim is settled."""
+
+
+@frozen
+class Series:
+    """A reusable run of transitions, shared by several dunning blocks."""
+
+    name: str
+    transitions: tuple[Transition, ...]
+    span: Span = field(default=NO_SPAN, eq=False)
+    name_span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Dunning:
+    """The states, transitions and event rules of one dunning group."""
+
+    group: str
+    initial: str
+    states: dict[str, StateKind]
+    transitions: tuple[Transition, ...]
+    events: tuple[EventRule, ...]
+    uses: tuple[str, ...] = ()
+    span: Span = field(default=NO_SPAN, eq=False)
+    name_span: Span = field(default=NO_SPAN, eq=False)
+    state_spans: dict[str, Span] = field(factory=dict, eq=False)
+    use_spans: tuple[Span, ...] = field(default=(), eq=False)
+
+    def transitions_from(self, state: str) -> tuple[Transition, ...]:
+        """Timed transitions leaving `state`, in the order they were written."""
+        return tuple(t for t in self.transitions if t.source == state)
+
+
+@frozen
+class Policy:
+    """A whole checked policy: header, groups, measures, series and dunning blocks."""
+
+    header: Header
+    groups: tuple[GroupRule, ...]
+    measures: dict[str, Measure]
+    series: dict[str, Series]
+    dunnings: dict[str, Dunning]
+    path: str = "<policy>"
+    digest: str = ""
+
+    def dunning_for(self, group: str) -> Dunning:
+        """The dunning block of a group."""
+        return self.dunnings[group]

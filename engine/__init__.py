@@ -1,0 +1,1 @@
+"""engine: runs checked dunning policies over claims and keeps the audit trail."""

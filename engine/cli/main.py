@@ -1,0 +1,38 @@
+"""The `dunning` command and its subcommands."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+# Each module holds one family of subcommands and attaches them with
+# `register(cli)`; this list is the whole command surface.
+COMMAND_MODULES = (
+    "check_commands",  # check
+    "format_commands",  # fmt, graph
+    "data_commands",  # import
+    "sample_commands",  # sample-data
+    "run_commands",  # run, history, why
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="Show more of what happens (-vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Show only errors.")
+@click.version_option(package_name="dunning")
+def cli(verbose: int, quiet: bool) -> None:
+    """Dunning: collect overdue invoices by policy, with a full audit trail."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
+        min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__package__}.{_name}").register(cli)
+
+
+def main() -> None:
+    """Entry point of the `dunning` console script."""
+    cli()

@@ -1,0 +1,9 @@
+"""Subcommands: run_commands."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    """Attach these commands to the main group."""
