@@ -1,0 +1,310 @@
+"""The SQLite store: one file holds imported data, dunning state and the audit trail.
+
+The schema is versioned (`PRAGMA user_version`) and marked as ours
+(`PRAGMA application_id`); a file that is not a dunning database, or one written
+by a newer version, is refused before anything is written to it. Audit tables
+are append-only: triggers in the database reject updates and deletes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x44554E4E  # "DUNN"
+SCHEMA_VERSION = 1
+DEFAULT_PATH = "dunning.db"
+
+_SCHEMA_V1 = """
+CREATE TABLE customers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'business' CHECK (kind IN ('consumer', 'business')),
+    segment TEXT,
+    country TEXT,
+    language TEXT,
+    email TEXT,
+    address TEXT,
+    credit_limit TEXT,
+    currency TEXT,
+    dunning_group TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE claims (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    kind TEXT NOT NULL DEFAULT 'invoice',
+    currency TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    open_amount TEXT NOT NULL,
+    issue_date TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}',
+    group_name TEXT,
+    state TEXT,
+    state_since TEXT,
+    hold_return TEXT,
+    hold_return_since TEXT,
+    next_check TEXT,
+    settled_on TEXT,
+    changed INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX claims_customer ON claims(customer_id);
+CREATE INDEX claims_next_check ON claims(next_check) WHERE next_check IS NOT NULL;
+CREATE INDEX claims_changed ON claims(changed) WHERE changed = 1;
+
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    claim_id TEXT NOT NULL REFERENCES claims(id),
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    paid_on TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'payment' CHECK (kind IN ('payment', 'credit_note')),
+    applied_run INTEGER
+);
+CREATE INDEX payments_pending ON payments(paid_on) WHERE applied_run IS NULL;
+
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    claim_id TEXT REFERENCES claims(id),
+    customer_id TEXT REFERENCES customers(id),
+    kind TEXT NOT NULL,
+    happened_on TEXT NOT NULL,
+    until TEXT,
+    amount TEXT,
+    reason TEXT,
+    actor TEXT NOT NULL DEFAULT 'import',
+    applied_run INTEGER
+);
+CREATE INDEX events_pending ON events(happened_on) WHERE applied_run IS NULL;
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    as_of TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    replay INTEGER NOT NULL DEFAULT 0,
+    policy_path TEXT,
+    policy_name TEXT,
+    policy_version TEXT,
+    policy_digest TEXT,
+    claims_evaluated INTEGER NOT NULL DEFAULT 0,
+    transitions INTEGER NOT NULL DEFAULT 0,
+    measures INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE transitions (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES runs(id),
+    as_of TEXT NOT NULL,
+    claim_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    policy_path TEXT,
+    policy_line INTEGER,
+    policy_digest TEXT,
+    reason TEXT NOT NULL,
+    seen TEXT NOT NULL DEFAULT '{}',
+    measures TEXT NOT NULL DEFAULT '[]',
+    actor TEXT NOT NULL
+);
+CREATE INDEX transitions_claim ON transitions(claim_id);
+CREATE INDEX transitions_run ON transitions(run_id);
+
+CREATE TABLE measures (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    transition_id INTEGER NOT NULL REFERENCES transitions(id),
+    as_of TEXT NOT NULL,
+    claim_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    measure TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    template TEXT,
+    queue TEXT,
+    agency TEXT,
+    text TEXT,
+    open_amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    fee TEXT,
+    cost TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    UNIQUE (transition_id, measure)
+);
+CREATE INDEX measures_claim ON measures(claim_id);
+CREATE INDEX measures_status ON measures(status);
+
+CREATE TABLE audit_changes (
+    id INTEGER PRIMARY KEY,
+    recorded_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT,
+    source TEXT
+);
+CREATE INDEX audit_changes_row ON audit_changes(table_name, row_id);
+"""
+
+_APPEND_ONLY = """
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {table} rows cannot change'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {table} rows cannot be deleted'); END;
+"""
+
+AUDIT_TABLES = ("transitions", "audit_changes")
+
+# Migrations from version N-1 to N, applied in one transaction each.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one, inside the caller's transaction.
+
+    `executescript` would commit first, which breaks all-or-nothing migrations.
+    """
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V1)
+    for table in AUDIT_TABLES:
+        _run_script(conn, _APPEND_ONLY.format(table=table))
+
+
+MIGRATIONS[1] = _create_v1
+
+
+class StoreError(Exception):
+    """The database cannot be used: not ours, too new, damaged, or unwritable."""
+
+
+class Store:
+    """An open dunning database."""
+
+    def __init__(self, db: sqlite_utils.Database, path: str) -> None:
+        self.db = db
+        self.path = path
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The raw connection, for bulk statements on the hot path."""
+        return self.db.conn
+
+    @classmethod
+    def open(cls, path: str | Path = DEFAULT_PATH, *, create: bool = True) -> Store:
+        """Open (or create) a dunning database, migrating it to this version.
+
+        Refuses, without writing anything, a file that is not an SQLite
+        database, an SQLite database of another application, or one written by
+        a newer version of this program.
+        """
+        path = str(path)
+        exists = path == ":memory:" or Path(path).exists()
+        if not exists and not create:
+            raise StoreError(f"{path}: no such database")
+        if exists and path != ":memory:" and Path(path).is_dir():
+            raise StoreError(f"{path}: is a folder, not a database file")
+
+        try:
+            conn = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(f"{path}: cannot open: {error}") from None
+        try:
+            application_id, version, tables = _identify(conn)
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise StoreError(
+                f"{path}: not a dunning database (SQLite says: {error}); "
+                "give the path of a database made by `dunning`, or a new file name"
+            ) from None
+
+        if application_id != APPLICATION_ID and (tables or application_id):
+            conn.close()
+            raise StoreError(
+                f"{path}: an SQLite database of another application "
+                f"({tables} tables, application id {application_id}); "
+                "it was left untouched; use a new file name"
+            )
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path}: written by a newer version of dunning (schema {version}, "
+                f"this program knows up to {SCHEMA_VERSION}); upgrade dunning"
+            )
+
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        store = cls(sqlite_utils.Database(conn), path)
+        store._migrate(version)
+        return store
+
+    def _migrate(self, version: int) -> None:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            log.info("migrating %s to schema version %s", self.path, target)
+            with self.transaction():
+                MIGRATIONS[target](self.conn)
+                self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self.conn.execute(f"PRAGMA user_version = {target}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All statements inside land together or not at all."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the file."""
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _identify(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+    ).fetchone()[0]
+    return int(application_id), int(version), int(tables)
