@@ -48,8 +48,9 @@ def check_text(source: str, path: str = "<policy>") -> CheckResult:
         diagnostics = list(problems)
         if policy is not None:
             diagnostics.extend(check_policy(policy))
-    ordered = tuple(sorted(diagnostics, key=lambda d: (d.span.line, d.span.column,
-                                                       d.code)))
+    ordered = tuple(
+        sorted(diagnostics, key=lambda d: (d.span.line, d.span.column, d.code))
+    )
     return CheckResult(path, source, policy, ordered)
 
 
@@ -66,12 +67,24 @@ def read_source(path: str | Path) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise PolicyError([Diagnostic(
-            "E101", f"the file is not UTF-8 text (byte {error.start})", path=str(path),
-            hint="save the policy as UTF-8 text")]) from None
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "E101",
+                    f"the file is not UTF-8 text (byte {error.start})",
+                    path=str(path),
+                    hint="save the policy as UTF-8 text",
+                )
+            ]
+        ) from None
     except OSError as error:
-        raise PolicyError([Diagnostic(
-            "E101", f"cannot read the file: {error.strerror}", path=str(path))]) from None
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "E101", f"cannot read the file: {error.strerror}", path=str(path)
+                )
+            ]
+        ) from None
 
 
 def load_policy(path: str | Path) -> Policy:

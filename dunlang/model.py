@@ -371,6 +371,21 @@ class Policy:
     dunnings: dict[str, Dunning]
     path: str = "<policy>"
     digest: str = ""
+    source: str = field(default="", eq=False, repr=False)
+
+    def source_line(self, line: int) -> str:
+        """The text of one line of the policy file, stripped, as rules are quoted."""
+        lines = self.source.splitlines()
+        if not 1 <= line <= len(lines):
+            return ""
+        text, quoted = lines[line - 1], False
+        for index, char in enumerate(text):
+            if char == '"':
+                quoted = not quoted
+            elif char == "#" and not quoted:
+                text = text[:index]
+                break
+        return text.strip()
 
     def dunning_for(self, group: str) -> Dunning:
         """The dunning block of a group."""

@@ -57,8 +57,9 @@ def _span(meta: Any) -> Span:
 
 
 def _token_span(token: Token) -> Span:
-    return Span(token.line or 0, token.column or 0, token.end_line or 0,
-                token.end_column or 0)
+    return Span(
+        token.line or 0, token.column or 0, token.end_line or 0, token.end_column or 0
+    )
 
 
 def _unquote(token: Token) -> str:
@@ -90,14 +91,22 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         try:
             return Decimal(str(token))
         except InvalidOperation:  # pragma: no cover - the grammar admits digits only
-            self.problems.append(Diagnostic(
-                "E214", f"`{token}` is not a number", _token_span(token), None, self.path))
+            self.problems.append(
+                Diagnostic(
+                    "E214",
+                    f"`{token}` is not a number",
+                    _token_span(token),
+                    None,
+                    self.path,
+                )
+            )
             return Decimal(0)
 
     def money(self, meta: Any, children: list[Token]) -> Literal:
         amount, currency = children
-        return Literal(Money(self._decimal(amount), str(currency)), ValueKind.MONEY,
-                       _span(meta))
+        return Literal(
+            Money(self._decimal(amount), str(currency)), ValueKind.MONEY, _span(meta)
+        )
 
     def percent(self, meta: Any, children: list[Token]) -> Literal:
         return Literal(self._decimal(children[0]), ValueKind.PERCENT, _span(meta))
@@ -116,9 +125,15 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         try:
             value = dt.date.fromisoformat(str(token))
         except ValueError:
-            self.problems.append(Diagnostic(
-                "E214", f"`{token}` is not a valid date", _token_span(token),
-                "write a real calendar date as YYYY-MM-DD", self.path))
+            self.problems.append(
+                Diagnostic(
+                    "E214",
+                    f"`{token}` is not a valid date",
+                    _token_span(token),
+                    "write a real calendar date as YYYY-MM-DD",
+                    self.path,
+                )
+            )
             value = dt.date.min
         return Literal(value, ValueKind.DATE, _span(meta))
 
@@ -162,8 +177,9 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
     # ---- header -----------------------------------------------------------
 
     def policy_header(self, meta: Any, children: list[Token]) -> _Statement:
-        return _Statement("policy", _span(meta),
-                          (_unquote(children[0]), _unquote(children[1])))
+        return _Statement(
+            "policy", _span(meta), (_unquote(children[0]), _unquote(children[1]))
+        )
 
     def currency_decl(self, meta: Any, children: list[Token]) -> _Statement:
         return _Statement("currency", _token_span(children[0]), str(children[0]))
@@ -173,20 +189,27 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
 
     def calendar_decl(self, meta: Any, children: list[Token]) -> _Statement:
         country, _, region = str(children[0]).partition("-")
-        return _Statement("calendar", _token_span(children[0]),
-                          Calendar(country, region or None))
+        return _Statement(
+            "calendar", _token_span(children[0]), Calendar(country, region or None)
+        )
 
     # ---- groups and measures ---------------------------------------------
 
     def group_rule(self, meta: Any, children: list[Any]) -> _Statement:
         name, guard = children
-        return _Statement("group", _span(meta), GroupRule(
-            str(name), guard, _span(meta), _token_span(name)))
+        return _Statement(
+            "group",
+            _span(meta),
+            GroupRule(str(name), guard, _span(meta), _token_span(name)),
+        )
 
     def group_fallback(self, meta: Any, children: list[Token]) -> _Statement:
         name = children[0]
-        return _Statement("group", _span(meta), GroupRule(
-            str(name), None, _span(meta), _token_span(name)))
+        return _Statement(
+            "group",
+            _span(meta),
+            GroupRule(str(name), None, _span(meta), _token_span(name)),
+        )
 
     def letter(self, meta: Any, c: list[Token]) -> dict[str, Any]:
         return {"kind": MeasureKind.LETTER, "template": _unquote(c[0])}
@@ -217,8 +240,11 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         return ("cost", Cost(fixed=c[0].value), _span(meta))  # type: ignore[arg-type]
 
     def cost_percent(self, meta: Any, c: list[Literal]) -> tuple[str, Any, Span]:
-        return ("cost", Cost(percent_of_collected=c[0].value),  # type: ignore[arg-type]
-                _span(meta))
+        return (
+            "cost",
+            Cost(percent_of_collected=c[0].value),  # type: ignore[arg-type]
+            _span(meta),
+        )
 
     def fee_fixed(self, meta: Any, c: list[Literal]) -> tuple[str, Any, Span]:
         return ("fee", Fee(fixed=c[0].value), _span(meta))  # type: ignore[arg-type]
@@ -233,12 +259,19 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         bounds: dict[str, Money] = {}
         for which, literal in c[1:]:
             if which in bounds:
-                self.problems.append(Diagnostic(
-                    "E214", f"the fee has two `{which}` bounds", literal.span,
-                    f"give at most one `{which}`", self.path))
+                self.problems.append(
+                    Diagnostic(
+                        "E214",
+                        f"the fee has two `{which}` bounds",
+                        literal.span,
+                        f"give at most one `{which}`",
+                        self.path,
+                    )
+                )
             bounds[which] = literal.value
-        fee = Fee(percent=c[0].value, minimum=bounds.get("min"),
-                  maximum=bounds.get("max"))
+        fee = Fee(
+            percent=c[0].value, minimum=bounds.get("min"), maximum=bounds.get("max")
+        )
         return ("fee", fee, _span(meta))
 
     def interest_statutory(self, meta: Any, c: list[Any]) -> tuple[str, Any, Span]:
@@ -248,29 +281,46 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         return ("interest", Interest(InterestKind.EU), _span(meta))
 
     def interest_fixed(self, meta: Any, c: list[Literal]) -> tuple[str, Any, Span]:
-        return ("interest", Interest(InterestKind.FIXED, c[0].value),  # type: ignore[arg-type]
-                _span(meta))
+        return (
+            "interest",
+            Interest(InterestKind.FIXED, c[0].value),  # type: ignore[arg-type]
+            _span(meta),
+        )
 
     def measure_decl(self, meta: Any, children: list[Any]) -> _Statement:
         name, action, *options = children
         values: dict[str, Any] = dict(action)
         for option, value, span in options:
             if option in values:
-                self.problems.append(Diagnostic(
-                    "E202", f"measure `{name}` has two `{option}` settings", span,
-                    f"give `{option}` once", self.path))
+                self.problems.append(
+                    Diagnostic(
+                        "E202",
+                        f"measure `{name}` has two `{option}` settings",
+                        span,
+                        f"give `{option}` once",
+                        self.path,
+                    )
+                )
             values[option] = value
-        return _Statement("measure", _span(meta), Measure(
-            name=str(name), span=_span(meta), name_span=_token_span(name), **values))
+        return _Statement(
+            "measure",
+            _span(meta),
+            Measure(
+                name=str(name), span=_span(meta), name_span=_token_span(name), **values
+            ),
+        )
 
     # ---- blocks -----------------------------------------------------------
 
     def series_decl(self, meta: Any, c: list[Token]) -> _Statement:
-        return _Statement("series", _span(meta), str(c[0]), {"name_span": _token_span(c[0])})
+        return _Statement(
+            "series", _span(meta), str(c[0]), {"name_span": _token_span(c[0])}
+        )
 
     def dunning_decl(self, meta: Any, c: list[Token]) -> _Statement:
-        return _Statement("dunning", _span(meta), str(c[0]),
-                          {"name_span": _token_span(c[0])})
+        return _Statement(
+            "dunning", _span(meta), str(c[0]), {"name_span": _token_span(c[0])}
+        )
 
     def name_list(self, meta: Any, c: list[Token]) -> list[Token]:
         return list(c)
@@ -314,17 +364,32 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         for name, value in clauses:
             if name in parts:
                 word = {"timer": "`after`", "guard": "`when`", "measures": "`do`"}[name]
-                self.problems.append(Diagnostic(
-                    "E202", f"the transition has {word} twice", _span(meta),
-                    f"give {word} once; join conditions with `and`", self.path))
+                self.problems.append(
+                    Diagnostic(
+                        "E202",
+                        f"the transition has {word} twice",
+                        _span(meta),
+                        f"give {word} once; join conditions with `and`",
+                        self.path,
+                    )
+                )
             parts[name] = value
         measures = parts.get("measures", [])
-        return _Statement("transition", _span(meta), Transition(
-            source=str(source), target=str(target), timer=parts.get("timer"),
-            guard=parts.get("guard"), measures=tuple(str(m) for m in measures),
-            span=_span(meta), source_span=_token_span(source),
-            target_span=_token_span(target),
-            measure_spans=tuple(_token_span(m) for m in measures)))
+        return _Statement(
+            "transition",
+            _span(meta),
+            Transition(
+                source=str(source),
+                target=str(target),
+                timer=parts.get("timer"),
+                guard=parts.get("guard"),
+                measures=tuple(str(m) for m in measures),
+                span=_span(meta),
+                source_span=_token_span(source),
+                target_span=_token_span(target),
+                measure_spans=tuple(_token_span(m) for m in measures),
+            ),
+        )
 
     def event_from(self, meta: Any, c: list[list[Token]]) -> tuple[str, Any]:
         return ("from", c[0])
@@ -351,13 +416,22 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
             else:
                 guard = item
         target_span = _token_span(target) if isinstance(target, Token) else _span(meta)
-        return _Statement("event", _span(meta), EventRule(
-            event=str(event), sources=tuple(str(s) for s in sources), guard=guard,
-            target=str(target), measures=tuple(str(m) for m in measures),
-            span=_span(meta), event_span=_token_span(event),
-            source_spans=tuple(_token_span(s) for s in sources),
-            target_span=target_span,
-            measure_spans=tuple(_token_span(m) for m in measures)))
+        return _Statement(
+            "event",
+            _span(meta),
+            EventRule(
+                event=str(event),
+                sources=tuple(str(s) for s in sources),
+                guard=guard,
+                target=str(target),
+                measures=tuple(str(m) for m in measures),
+                span=_span(meta),
+                event_span=_token_span(event),
+                source_spans=tuple(_token_span(s) for s in sources),
+                target_span=target_span,
+                measure_spans=tuple(_token_span(m) for m in measures),
+            ),
+        )
 
     def start(self, meta: Any, children: list[_Statement]) -> list[_Statement]:
         return children
@@ -389,14 +463,20 @@ class _Assembler:
         self.blocks: list[_Block] = []
         self.current: _Block | None = None
 
-    def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+    def error(
+        self, code: str, message: str, span: Span, hint: str | None = None
+    ) -> None:
         self.problems.append(Diagnostic(code, message, span, hint, self.path))
 
     def _setting(self, name: str, value: Any, span: Span) -> None:
         if name in self.header:
-            self.error("E201", f"`{name}` is given twice", span,
-                       f"the policy already sets `{name}` on line "
-                       f"{self.header_spans[name].line}; keep one")
+            self.error(
+                "E201",
+                f"`{name}` is given twice",
+                span,
+                f"the policy already sets `{name}` on line "
+                f"{self.header_spans[name].line}; keep one",
+            )
             return
         self.header[name] = value
         self.header_spans[name] = span
@@ -405,8 +485,12 @@ class _Assembler:
         kind, span, value = statement.kind, statement.span, statement.value
         if kind in ("policy", "currency", "timezone", "calendar"):
             if kind != "policy" and self.current is not None:
-                self.error("E206", f"`{kind}` belongs to the policy header", span,
-                           "move it up, below the `policy` line")
+                self.error(
+                    "E206",
+                    f"`{kind}` belongs to the policy header",
+                    span,
+                    "move it up, below the `policy` line",
+                )
             self._setting(kind, value, span)
         elif kind == "group":
             self.current = None
@@ -415,9 +499,12 @@ class _Assembler:
             self.current = None
             if value.name in self.measures:
                 first = self.measures[value.name].name_span.line
-                self.error("E202", f"measure `{value.name}` is defined twice",
-                           value.name_span, f"the first definition is on line {first}; "
-                           "rename one of them")
+                self.error(
+                    "E202",
+                    f"measure `{value.name}` is defined twice",
+                    value.name_span,
+                    f"the first definition is on line {first}; rename one of them",
+                )
             else:
                 self.measures[value.name] = value
         elif kind in ("series", "dunning"):
@@ -429,17 +516,30 @@ class _Assembler:
     def _add_to_block(self, statement: _Statement) -> None:
         kind, span, value = statement.kind, statement.span, statement.value
         block = self.current
-        words = {"transition": "a transition", "event": "an `on` rule",
-                 "initial": "`initial`", "terminal": "`terminal`", "hold": "`hold`",
-                 "use": "`use`"}
+        words = {
+            "transition": "a transition",
+            "event": "an `on` rule",
+            "initial": "`initial`",
+            "terminal": "`terminal`",
+            "hold": "`hold`",
+            "use": "`use`",
+        }
         if block is None:
-            self.error("E206", f"{words[kind]} must stand inside a `dunning` block",
-                       span, "start the block with `dunning GROUP` on a line above")
+            self.error(
+                "E206",
+                f"{words[kind]} must stand inside a `dunning` block",
+                span,
+                "start the block with `dunning GROUP` on a line above",
+            )
             return
         if block.kind == "series" and kind != "transition":
-            self.error("E206", f"{words[kind]} cannot stand in a series", span,
-                       "a series holds only transitions; put this line in the "
-                       "`dunning` block that uses the series")
+            self.error(
+                "E206",
+                f"{words[kind]} cannot stand in a series",
+                span,
+                "a series holds only transitions; put this line in the "
+                "`dunning` block that uses the series",
+            )
             return
         if kind == "transition":
             block.transitions.append(value)
@@ -450,17 +550,24 @@ class _Assembler:
         elif kind == "initial":
             token = value[0]
             if block.initial is not None:
-                self.error("E202", "the initial state is given twice", span,
-                           f"the block already starts in `{block.initial[0]}`")
+                self.error(
+                    "E202",
+                    "the initial state is given twice",
+                    span,
+                    f"the block already starts in `{block.initial[0]}`",
+                )
             block.initial = (str(token), _token_span(token))
         else:
             state_kind = StateKind.TERMINAL if kind == "terminal" else StateKind.HOLD
             for token in value:
                 name = str(token)
                 if name in block.kinds:
-                    self.error("E202", f"state `{name}` is declared twice",
-                               _token_span(token), "declare each state once, as "
-                               "either `terminal` or `hold`")
+                    self.error(
+                        "E202",
+                        f"state `{name}` is declared twice",
+                        _token_span(token),
+                        "declare each state once, as either `terminal` or `hold`",
+                    )
                     continue
                 block.kinds[name] = (state_kind, _token_span(token))
 
@@ -472,30 +579,46 @@ class _Assembler:
             if block.kind != "dunning":
                 continue
             if block.name in dunnings:
-                self.error("E202", f"group `{block.name}` has two dunning blocks",
-                           block.name_span, f"merge them into the block on line "
-                           f"{dunnings[block.name].span.line}")
+                self.error(
+                    "E202",
+                    f"group `{block.name}` has two dunning blocks",
+                    block.name_span,
+                    f"merge them into the block on line "
+                    f"{dunnings[block.name].span.line}",
+                )
                 continue
             dunnings[block.name] = self._dunning(block, series)
         if header is None:
             return None
         return Policy(
-            header=header, groups=tuple(self.groups), measures=self.measures,
-            series=series, dunnings=dunnings, path=self.path,
+            header=header,
+            groups=tuple(self.groups),
+            measures=self.measures,
+            series=series,
+            dunnings=dunnings,
+            path=self.path,
             digest=hashlib.sha256(source.encode("utf-8")).hexdigest(),
+            source=source,
         )
 
     def _header(self) -> Header | None:
         if "policy" not in self.header:
-            self.error("E201", "the policy has no `policy` line", Span(1, 1, 1, 2),
-                       'start the file with: policy "Name" version "1"')
+            self.error(
+                "E201",
+                "the policy has no `policy` line",
+                Span(1, 1, 1, 2),
+                'start the file with: policy "Name" version "1"',
+            )
             return None
         name, version = self.header["policy"]
         spans = self.header_spans
         return Header(
-            name=name, version=version, currency=self.header.get("currency", "EUR"),
+            name=name,
+            version=version,
+            currency=self.header.get("currency", "EUR"),
             timezone=self.header.get("timezone", "UTC"),
-            calendar=self.header.get("calendar"), span=spans["policy"],
+            calendar=self.header.get("calendar"),
+            span=spans["policy"],
             currency_span=spans.get("currency", spans["policy"]),
             timezone_span=spans.get("timezone", spans["policy"]),
             calendar_span=spans.get("calendar", spans["policy"]),
@@ -507,15 +630,31 @@ class _Assembler:
             if block.kind != "series":
                 continue
             if block.name in found:
-                self.error("E202", f"series `{block.name}` is defined twice",
-                           block.name_span, "rename one of them")
+                self.error(
+                    "E202",
+                    f"series `{block.name}` is defined twice",
+                    block.name_span,
+                    "rename one of them",
+                )
                 continue
             transitions = tuple(
-                Transition(t.source, t.target, t.timer, t.guard, t.measures, t.span,
-                           block.name, t.source_span, t.target_span, t.measure_spans)
-                for t in block.transitions)
-            found[block.name] = Series(block.name, transitions, block.span,
-                                       block.name_span)
+                Transition(
+                    t.source,
+                    t.target,
+                    t.timer,
+                    t.guard,
+                    t.measures,
+                    t.span,
+                    block.name,
+                    t.source_span,
+                    t.target_span,
+                    t.measure_spans,
+                )
+                for t in block.transitions
+            )
+            found[block.name] = Series(
+                block.name, transitions, block.span, block.name_span
+            )
         return found
 
     def _dunning(self, block: _Block, series: dict[str, Series]) -> Dunning:
@@ -525,8 +664,12 @@ class _Assembler:
         for name, span, position in reversed(block.uses):
             used = series.get(name)
             if used is None:
-                self.error("E203", f"unknown series `{name}`", span,
-                           suggest(name, series, "series"))
+                self.error(
+                    "E203",
+                    f"unknown series `{name}`",
+                    span,
+                    suggest(name, series, "series"),
+                )
                 continue
             transitions[position:position] = used.transitions
 
@@ -561,21 +704,30 @@ class _Assembler:
 
         states: dict[str, StateKind] = {}
         for name in order:
-            states[name] = block.kinds[name][0] if name in block.kinds else StateKind.NORMAL
+            states[name] = (
+                block.kinds[name][0] if name in block.kinds else StateKind.NORMAL
+            )
         if initial in states and states[initial] is StateKind.NORMAL:
             states[initial] = StateKind.INITIAL
         states[PAID] = StateKind.TERMINAL
 
         return Dunning(
-            group=block.name, initial=initial, states=states,
-            transitions=tuple(transitions), events=tuple(block.events),
-            uses=tuple(name for name, _, _ in block.uses), span=block.span,
-            name_span=block.name_span, state_spans=state_spans,
+            group=block.name,
+            initial=initial,
+            states=states,
+            transitions=tuple(transitions),
+            events=tuple(block.events),
+            uses=tuple(name for name, _, _ in block.uses),
+            span=block.span,
+            name_span=block.name_span,
+            state_spans=state_spans,
             use_spans=tuple(span for _, span, _ in block.uses),
         )
 
 
-def build_policy(tree: Tree, source: str, path: str) -> tuple[Policy | None, list[Diagnostic]]:
+def build_policy(
+    tree: Tree, source: str, path: str
+) -> tuple[Policy | None, list[Diagnostic]]:
     """Turn a syntax tree into a policy model plus the structural problems found."""
     to_statements = _ToStatements(path)
     statements = to_statements.transform(tree)

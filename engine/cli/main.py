@@ -19,13 +19,18 @@ COMMAND_MODULES = (
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="Show more of what happens (-vv: debug).")
+@click.option(
+    "-v", "--verbose", count=True, help="Show more of what happens (-vv: debug)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Show only errors.")
 @click.version_option(package_name="dunning")
 def cli(verbose: int, quiet: bool) -> None:
     """Dunning: collect overdue invoices by policy, with a full audit trail."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
-        min(verbose, 2)]
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -1,0 +1,68 @@
+"""Measures as outbox items: what a measure will do for a claim, with its amounts.
+
+A run only records measures as pending items; sending them is a separate step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from babel.numbers import get_currency_precision
+
+from dunlang.model import Fee, Measure, Money
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round half up to the currency's minor unit (2 for EUR, 0 for JPY)."""
+    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def fee_for(fee: Fee | None, open_amount: Money) -> Money | None:
+    """The fee a measure charges on a claim with this open amount."""
+    if fee is None:
+        return None
+    if fee.fixed is not None:
+        return fee.fixed
+    assert fee.percent is not None
+    amount = open_amount.amount * fee.percent / Decimal(100)
+    if fee.minimum is not None:
+        amount = max(amount, fee.minimum.amount)
+    if fee.maximum is not None:
+        amount = min(amount, fee.maximum.amount)
+    return Money(round_money(amount, open_amount.currency), open_amount.currency)
+
+
+def outbox_row(
+    measure: Measure,
+    *,
+    run_id: int,
+    transition_id: int,
+    as_of: dt.date,
+    claim_id: str,
+    customer_id: str,
+    open_amount: Money,
+) -> dict[str, Any]:
+    """The pending outbox item a measure creates for one claim."""
+    fee = fee_for(measure.fee, open_amount)
+    cost = measure.cost.fixed if measure.cost and measure.cost.fixed else None
+    return {
+        "run_id": run_id,
+        "transition_id": transition_id,
+        "as_of": as_of.isoformat(),
+        "claim_id": claim_id,
+        "customer_id": customer_id,
+        "measure": measure.name,
+        "kind": measure.kind.value,
+        "template": measure.template,
+        "queue": measure.queue,
+        "agency": measure.agency,
+        "text": measure.text,
+        "open_amount": str(open_amount.amount),
+        "currency": open_amount.currency,
+        "fee": str(fee.amount) if fee else None,
+        "cost": str(cost.amount) if cost else None,
+        "status": "pending",
+    }

@@ -1,0 +1,924 @@
+"""The daily run: claims that are due or have changed are stepped through their
+group's state machine, and every move lands in the audit trail in the same
+transaction as the state change.
+
+Order within a run, per claim: allocation to a group (first sight), then the
+payments and events dated up to the as-of date (payments first, so a claim paid
+on the day a step falls due does not get that step), then at most one timed
+step. Timers are computed from dates, so a missed day is caught up; each claim
+keeps the date it must next be looked at (`next_check`), so a run reads only
+the claims that are due, changed, or have new payments or events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from decimal import Decimal
+from typing import Any
+
+from attrs import define, field, frozen
+
+from dunlang.model import PAID, Money, Policy, Timer, TimerBasis
+
+from .calendar import calendar_for, due_date_of
+from .guards import Facts, Guard, Seen, attributes_read, compile_guard, describe_value
+from .machines import SETTLE, EventStep, GroupMachine, MoveRefused, compile_groups
+from .measures import outbox_row
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+ONE_DAY = dt.timedelta(days=1)
+DEFAULT_BATCH_SIZE = 5000
+CUSTOMER_FIGURES = frozenset(
+    {"open_claims", "overdue_claims", "total_open_amount", "days_since_oldest_unpaid"}
+)
+
+
+class RunError(Exception):
+    """A run cannot start: a date out of order, an interrupted run, bad data."""
+
+
+@frozen
+class Step:
+    """One move of one claim, as decided by a run (and, unless dry, recorded)."""
+
+    claim_id: str
+    customer_id: str
+    group: str
+    from_state: str | None
+    to_state: str
+    on: dt.date
+    trigger: str
+    rule: str
+    policy_line: int | None
+    reason: str
+    seen: dict[str, str]
+    measures: tuple[str, ...]
+
+
+@frozen
+class RunResult:
+    """What a run did, or in a dry run would have done."""
+
+    run_id: int | None
+    as_of: dt.date
+    dry_run: bool
+    claims_evaluated: int
+    transitions: int
+    measures: int
+    steps: tuple[Step, ...] = ()
+    problems: tuple[str, ...] = ()
+    nothing_to_do: bool = False
+
+
+@define
+class _Work:
+    """One claim while a run handles it."""
+
+    row: dict[str, Any]
+    group: str | None
+    state: str | None
+    state_since: dt.date | None
+    hold_return: str | None
+    hold_return_since: dt.date | None
+    open_amount: Money
+    settled_on: dt.date | None
+    facts: dict[str, dict[str, Any]]
+    steps: list[Step] = field(factory=list)
+    stepped_by_timer: bool = False
+
+
+Listener = Callable[[Step], None]
+
+
+class Runner:
+    """Runs one policy over the claims of one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        listeners: Sequence[Listener] = (),
+        after_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.batch_size = batch_size
+        self.listeners = list(listeners)
+        self.after_batch = after_batch
+        self.machines: dict[str, GroupMachine] = compile_groups(policy.dunnings)
+        self.calendar = calendar_for(policy.header.calendar)
+        self.group_rules: list[tuple[str, int, Guard]] = [
+            (rule.name, rule.span.line, compile_guard(rule.guard))
+            for rule in policy.groups
+        ]
+        self.needs_customer_figures = bool(
+            {name for subject, name in self._attributes() if subject == "customer"}
+            & CUSTOMER_FIGURES
+        )
+        self._dry = False
+
+    def _attributes(self) -> set[tuple[str, str]]:
+        read: set[tuple[str, str]] = set()
+        for rule in self.policy.groups:
+            read |= attributes_read(rule.guard)
+        for dunning in self.policy.dunnings.values():
+            for transition in dunning.transitions:
+                read |= attributes_read(transition.guard)
+            for event in dunning.events:
+                read |= attributes_read(event.guard)
+        return read
+
+    # ---- the run ------------------------------------------------------------
+
+    def run(
+        self,
+        as_of: dt.date,
+        *,
+        dry_run: bool = False,
+        replay: bool = False,
+        collect: bool = False,
+    ) -> RunResult:
+        """Run the policy for `as_of`; a dry run decides everything, writes nothing."""
+        conn = self.store.conn
+        resume = self._check_date(as_of, replay)
+        self._dry = dry_run
+        if not dry_run:
+            return self._execute(as_of, replay, resume, collect)
+
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            return self._execute(as_of, replay, resume, collect=True)
+        finally:
+            conn.execute("ROLLBACK")
+            self._dry = False
+
+    def _check_date(self, as_of: dt.date, replay: bool) -> int | None:
+        conn = self.store.conn
+        unfinished = conn.execute(
+            "SELECT id, as_of FROM runs WHERE status = 'running' ORDER BY id LIMIT 1"
+        ).fetchone()
+        if unfinished and unfinished[1] != as_of.isoformat():
+            raise RunError(
+                f"run {unfinished[0]} for {unfinished[1]} was interrupted; run "
+                f"--as-of {unfinished[1]} again to complete it before another date"
+            )
+        last = conn.execute(
+            "SELECT max(as_of) FROM runs WHERE status = 'done'"
+        ).fetchone()[0]
+        if last and as_of.isoformat() < last and not replay:
+            raise RunError(
+                f"the as-of date {as_of} is before the last run ({last}); "
+                "runs go forward in time; use --replay to run an earlier date on purpose"
+            )
+        return int(unfinished[0]) if unfinished else None
+
+    def _tx(self) -> Any:
+        return nullcontext() if self._dry else self.store.transaction()
+
+    def _execute(
+        self, as_of: dt.date, replay: bool, resume: int | None, collect: bool
+    ) -> RunResult:
+        conn = self.store.conn
+        day = as_of.isoformat()
+        due = self._select_due(day)
+        already_done = conn.execute(
+            "SELECT 1 FROM runs WHERE status = 'done' AND as_of = ?", (day,)
+        ).fetchone()
+        if due == 0 and already_done and resume is None:
+            return RunResult(None, as_of, self._dry, 0, 0, 0, nothing_to_do=True)
+
+        run_id = resume if resume is not None else self._start_run(day, replay)
+        with self._tx():
+            self._expand_customer_events(day, run_id)
+        due = self._select_due(day)
+        log.info("run %s for %s: %d claims due", run_id, day, due)
+
+        evaluated = transitions = measures = 0
+        steps: list[Step] = []
+        problems: list[str] = []
+        for batch_number, rows in enumerate(self._batches(due)):
+            with self._tx():
+                batch_steps, batch_measures, batch_problems = self._process_batch(
+                    rows, as_of, run_id
+                )
+                conn.execute(
+                    "UPDATE runs SET claims_evaluated = claims_evaluated + ?, "
+                    "transitions = transitions + ?, measures = measures + ? "
+                    "WHERE id = ?",
+                    (len(rows), len(batch_steps), batch_measures, run_id),
+                )
+            evaluated += len(rows)
+            transitions += len(batch_steps)
+            measures += batch_measures
+            problems.extend(batch_problems)
+            if collect:
+                steps.extend(batch_steps)
+            if not self._dry:
+                for step in batch_steps:
+                    for listener in self.listeners:
+                        listener(step)
+                if self.after_batch is not None:
+                    self.after_batch(batch_number)
+
+        with self._tx():
+            conn.execute(
+                "UPDATE runs SET status = 'done', finished_at = ? WHERE id = ?",
+                (_now(), run_id),
+            )
+        totals = conn.execute(
+            "SELECT claims_evaluated, transitions, measures FROM runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        return RunResult(
+            None if self._dry else run_id,
+            as_of,
+            self._dry,
+            int(totals[0]),
+            int(totals[1]),
+            int(totals[2]),
+            tuple(steps),
+            tuple(problems),
+        )
+
+    def _start_run(self, day: str, replay: bool) -> int:
+        header = self.policy.header
+        with self._tx():
+            cursor = self.store.conn.execute(
+                "INSERT INTO runs (as_of, started_at, status, replay, policy_path, "
+                "policy_name, policy_version, policy_digest) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (
+                    day,
+                    _now(),
+                    int(replay),
+                    self.policy.path,
+                    header.name,
+                    header.version,
+                    self.policy.digest,
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def _expand_customer_events(self, day: str, run_id: int) -> None:
+        """Give each open claim of a customer its own copy of a customer-wide event.
+
+        The copies and the mark on the original land in one transaction, so an
+        interrupted run never applies a customer-wide event twice.
+        """
+        conn = self.store.conn
+        pending = conn.execute(
+            "SELECT id, customer_id, kind, happened_on, until, amount, reason, actor "
+            "FROM events WHERE claim_id IS NULL AND applied_run IS NULL "
+            "AND happened_on <= ? ORDER BY happened_on, id",
+            (day,),
+        ).fetchall()
+        for event in pending:
+            claims = conn.execute(
+                "SELECT id FROM claims WHERE customer_id = ? AND issue_date <= ? "
+                "AND settled_on IS NULL ORDER BY id",
+                (event[1], event[3]),
+            ).fetchall()
+            conn.executemany(
+                "INSERT OR IGNORE INTO events (id, claim_id, customer_id, kind, "
+                "happened_on, until, amount, reason, actor) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(f"{event[0]}/{claim[0]}", claim[0], *event[1:]) for claim in claims],
+            )
+            conn.execute(
+                "UPDATE events SET applied_run = ? WHERE id = ?", (run_id, event[0])
+            )
+
+    def _select_due(self, day: str) -> int:
+        """Collect the claims this run must look at, in a stable order."""
+        conn = self.store.conn
+        conn.execute("DROP TABLE IF EXISTS temp.due")
+        conn.execute(
+            """
+            CREATE TEMP TABLE due AS
+            SELECT c.id AS id FROM claims c JOIN (
+                SELECT id FROM claims WHERE next_check <= :day
+                UNION SELECT id FROM claims WHERE changed = 1 AND issue_date <= :day
+                UNION SELECT claim_id FROM payments
+                    WHERE applied_run IS NULL AND paid_on <= :day
+                UNION SELECT claim_id FROM events
+                    WHERE applied_run IS NULL AND claim_id IS NOT NULL
+                    AND happened_on <= :day
+            ) d ON d.id = c.id
+            WHERE c.issue_date <= :day
+            ORDER BY c.customer_id, c.id
+            """,
+            {"day": day},
+        )
+        return int(conn.execute("SELECT count(*) FROM temp.due").fetchone()[0])
+
+    def _batches(self, due: int) -> Iterator[list[dict[str, Any]]]:
+        conn = self.store.conn
+        columns = [
+            "id",
+            "customer_id",
+            "kind",
+            "currency",
+            "amount",
+            "open_amount",
+            "issue_date",
+            "due_date",
+            "attributes",
+            "group_name",
+            "state",
+            "state_since",
+            "hold_return",
+            "hold_return_since",
+            "next_check",
+            "settled_on",
+            "changed",
+        ]
+        select = ", ".join(f"c.{name}" for name in columns)
+        for start in range(1, due + 1, self.batch_size):
+            rows = conn.execute(
+                f"SELECT {select} FROM temp.due d JOIN claims c ON c.id = d.id "
+                "WHERE d.rowid BETWEEN ? AND ? ORDER BY d.rowid",
+                (start, start + self.batch_size - 1),
+            ).fetchall()
+            yield [dict(zip(columns, row, strict=True)) for row in rows]
+
+    # ---- one batch ----------------------------------------------------------
+
+    def _process_batch(
+        self, rows: list[dict[str, Any]], as_of: dt.date, run_id: int
+    ) -> tuple[list[Step], int, list[str]]:
+        conn = self.store.conn
+        customers = self._customers({row["customer_id"] for row in rows}, as_of)
+        items = self._pending_items([row["id"] for row in rows], as_of)
+
+        works: list[_Work] = []
+        problems: list[str] = []
+        for row in rows:
+            work = self._work(row, customers[row["customer_id"]], as_of)
+            try:
+                self._advance(work, items.get(row["id"], []), as_of)
+            except MoveRefused as error:
+                problems.append(f"claim {row['id']}: {error}; left as it was")
+                log.warning("claim %s: %s", row["id"], error)
+                continue
+            works.append(work)
+
+        next_id = (
+            int(
+                conn.execute("SELECT coalesce(max(id), 0) FROM transitions").fetchone()[
+                    0
+                ]
+            )
+            + 1
+        )
+        audit_rows: list[tuple[Any, ...]] = []
+        outbox: list[dict[str, Any]] = []
+        steps: list[Step] = []
+        for work in works:
+            for step in work.steps:
+                audit_rows.append(self._audit_row(next_id, run_id, as_of, step))
+                for name in step.measures:
+                    outbox.append(
+                        outbox_row(
+                            self.policy.measures[name],
+                            run_id=run_id,
+                            transition_id=next_id,
+                            as_of=as_of,
+                            claim_id=step.claim_id,
+                            customer_id=step.customer_id,
+                            open_amount=work.open_amount,
+                        )
+                    )
+                steps.append(step)
+                next_id += 1
+
+        conn.executemany(
+            "INSERT INTO transitions (id, run_id, as_of, claim_id, customer_id, "
+            "group_name, from_state, to_state, trigger, rule, policy_path, "
+            "policy_line, policy_digest, reason, seen, measures, actor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            audit_rows,
+        )
+        if outbox:
+            names = list(outbox[0])
+            conn.executemany(
+                f"INSERT INTO measures ({', '.join(names)}) "
+                f"VALUES ({', '.join('?' for _ in names)})",
+                [tuple(item[name] for name in names) for item in outbox],
+            )
+        conn.executemany(
+            "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
+            "hold_return = ?, hold_return_since = ?, next_check = ?, "
+            "settled_on = ?, open_amount = ?, changed = 0 WHERE id = ?",
+            [self._claim_update(work, as_of) for work in works],
+        )
+        applied = [item for work in works for item in items.get(work.row["id"], [])]
+        for table in ("payments", "events"):
+            conn.executemany(
+                f"UPDATE {table} SET applied_run = ? WHERE id = ?",
+                [
+                    (run_id, item["id"])
+                    for item in applied
+                    if item["table"] == table[:-1]
+                ],
+            )
+        return steps, len(outbox), problems
+
+    def _customers(self, ids: set[str], as_of: dt.date) -> dict[str, dict[str, Any]]:
+        conn = self.store.conn
+        marks = ", ".join("?" for _ in ids)
+        columns = [
+            "id",
+            "name",
+            "kind",
+            "segment",
+            "country",
+            "language",
+            "email",
+            "address",
+            "credit_limit",
+            "currency",
+            "dunning_group",
+            "attributes",
+        ]
+        found: dict[str, dict[str, Any]] = {}
+        for row in conn.execute(
+            f"SELECT {', '.join(columns)} FROM customers WHERE id IN ({marks})",
+            tuple(ids),
+        ):
+            record = dict(zip(columns, row, strict=True))
+            facts: dict[str, Any] = json.loads(record.pop("attributes") or "{}")
+            limit, currency = record.pop("credit_limit"), record.pop("currency")
+            facts.update(record)
+            facts["credit_limit"] = (
+                Money(Decimal(limit), currency or self.policy.header.currency)
+                if limit
+                else None
+            )
+            found[record["id"]] = facts
+        if self.needs_customer_figures:
+            self._add_customer_figures(found, marks, ids, as_of)
+        return found
+
+    def _add_customer_figures(
+        self,
+        found: dict[str, dict[str, Any]],
+        marks: str,
+        ids: set[str],
+        as_of: dt.date,
+    ) -> None:
+        currency = self.policy.header.currency
+        for facts in found.values():
+            facts.update(
+                open_claims=0,
+                overdue_claims=0,
+                total_open_amount=Money(Decimal(0), currency),
+                days_since_oldest_unpaid=0,
+            )
+        rows = self.store.conn.execute(
+            f"SELECT customer_id, open_amount, currency, issue_date, due_date "
+            f"FROM claims WHERE customer_id IN ({marks}) AND settled_on IS NULL "
+            f"AND issue_date <= ?",
+            (*ids, as_of.isoformat()),
+        )
+        for customer_id, open_amount, claim_currency, issued, due in rows:
+            amount = Decimal(open_amount)
+            if amount <= 0:
+                continue
+            facts = found[customer_id]
+            facts["open_claims"] += 1
+            if due < as_of.isoformat():
+                facts["overdue_claims"] += 1
+            if claim_currency == currency:
+                total = facts["total_open_amount"]
+                facts["total_open_amount"] = Money(total.amount + amount, currency)
+            age = (as_of - dt.date.fromisoformat(issued)).days
+            facts["days_since_oldest_unpaid"] = max(
+                facts["days_since_oldest_unpaid"], age
+            )
+
+    def _pending_items(
+        self, claim_ids: list[str], as_of: dt.date
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Payments and events not yet applied, dated up to the as-of date."""
+        conn = self.store.conn
+        marks = ", ".join("?" for _ in claim_ids)
+        day = as_of.isoformat()
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in conn.execute(
+            f"SELECT id, claim_id, amount, currency, paid_on, kind FROM payments "
+            f"WHERE applied_run IS NULL AND paid_on <= ? AND claim_id IN ({marks})",
+            (day, *claim_ids),
+        ):
+            found.setdefault(row[1], []).append(
+                {
+                    "table": "payment",
+                    "id": row[0],
+                    "amount": Money(Decimal(row[2]), row[3]),
+                    "on": dt.date.fromisoformat(row[4]),
+                    "kind": row[5],
+                    "order": 0,
+                }
+            )
+        for row in conn.execute(
+            f"SELECT id, claim_id, kind, happened_on, reason FROM events "
+            f"WHERE applied_run IS NULL AND happened_on <= ? AND claim_id IN ({marks})",
+            (day, *claim_ids),
+        ):
+            found.setdefault(row[1], []).append(
+                {
+                    "table": "event",
+                    "id": row[0],
+                    "kind": row[2],
+                    "on": dt.date.fromisoformat(row[3]),
+                    "reason": row[4],
+                    "order": 1,
+                }
+            )
+        for items in found.values():
+            items.sort(key=lambda item: (item["on"], item["order"], item["id"]))
+        return found
+
+    # ---- one claim ----------------------------------------------------------
+
+    def _work(
+        self, row: dict[str, Any], customer: dict[str, Any], as_of: dt.date
+    ) -> _Work:
+        currency = row["currency"]
+        attributes = json.loads(row["attributes"]) if row["attributes"] != "{}" else {}
+        due = dt.date.fromisoformat(row["due_date"])
+        open_amount = Money(Decimal(row["open_amount"]), currency)
+        claim = dict(attributes)
+        claim.update(
+            id=row["id"],
+            kind=row["kind"],
+            currency=currency,
+            amount=Money(Decimal(row["amount"]), currency),
+            open_amount=open_amount,
+            issue_date=dt.date.fromisoformat(row["issue_date"]),
+            due_date=due,
+            days_overdue=(as_of - due).days,
+        )
+        return _Work(
+            row=row,
+            group=row["group_name"],
+            state=row["state"],
+            state_since=_date(row["state_since"]),
+            hold_return=row["hold_return"],
+            hold_return_since=_date(row["hold_return_since"]),
+            open_amount=open_amount,
+            settled_on=_date(row["settled_on"]),
+            facts={"claim": claim, "customer": customer},
+        )
+
+    def _advance(
+        self, work: _Work, items: list[dict[str, Any]], as_of: dt.date
+    ) -> None:
+        if work.state is None or self._may_reallocate(work):
+            self._allocate(work, as_of)
+        machine = self.machines.get(work.group or "")
+        if machine is None:
+            raise MoveRefused(f"group `{work.group}` is not in this policy")
+        if work.state not in machine.kinds:
+            raise MoveRefused(
+                f"state `{work.state}` is not in group `{work.group}` of this policy"
+            )
+
+        for item in items:
+            if item["table"] == "payment":
+                self._apply_payment(work, machine, item)
+            else:
+                self._apply_event(
+                    work, machine, item["kind"], item["on"], f"event {item['id']}"
+                )
+
+        if machine.is_open(work.state or "") and (
+            work.state_since is None or work.state_since < as_of
+        ):
+            self._timed_step(work, machine, as_of)
+
+    def _may_reallocate(self, work: _Work) -> bool:
+        machine = self.machines.get(work.group or "")
+        return bool(
+            work.row["changed"]
+            and machine is not None
+            and work.state == machine.initial
+            and not work.steps
+            and self._choose_group(work)[0] != work.group
+        )
+
+    def _choose_group(self, work: _Work) -> tuple[str, str, int | None, Seen]:
+        """The group for a claim: explicit in the customer data, else first rule."""
+        explicit = work.facts["customer"].get("dunning_group")
+        if explicit and explicit in self.machines:
+            return explicit, f"the customer data names group `{explicit}`", None, {}
+        for name, line, guard in self.group_rules:
+            seen: Seen = {}
+            if guard(work.facts, seen):
+                note = (
+                    f"the customer data names group `{explicit}`, which this "
+                    "policy does not have; "
+                    if explicit
+                    else ""
+                )
+                return name, f"{note}first matching rule", line, seen
+        raise MoveRefused("no group rule matches (the policy has no fallback group)")
+
+    def _allocate(self, work: _Work, as_of: dt.date) -> None:
+        group, why, line, seen = self._choose_group(work)
+        machine = self.machines[group]
+        issued = work.facts["claim"]["issue_date"]
+        rule = self.policy.source_line(line) if line else "customer.dunning_group"
+        self._record(
+            work,
+            group,
+            machine.initial,
+            issued,
+            "allocation",
+            rule,
+            line,
+            f"allocated to group `{group}`: {why}",
+            seen,
+            (),
+        )
+        work.group, work.state, work.state_since = group, machine.initial, issued
+
+    def _apply_payment(
+        self, work: _Work, machine: GroupMachine, item: dict[str, Any]
+    ) -> None:
+        amount: Money = item["amount"]
+        work.open_amount = Money(
+            work.open_amount.amount - amount.amount, work.open_amount.currency
+        )
+        work.facts["claim"]["open_amount"] = work.open_amount
+        settled = work.open_amount.amount <= 0
+        if settled and work.settled_on is None:
+            work.settled_on = item["on"]
+        if not machine.is_open(work.state or ""):
+            return
+
+        if item["kind"] == "credit_note":
+            names = ["credit_note"]
+        else:
+            names = ["payment"] if settled else ["partial_payment", "payment"]
+        label = f"{item['kind'].replace('_', ' ')} {item['id']} of {amount}"
+        for name in names:
+            if self._apply_event(work, machine, name, item["on"], label):
+                break
+        if settled and machine.is_open(work.state or ""):
+            self._move(
+                work,
+                machine,
+                SETTLE,
+                item["on"],
+                "settlement",
+                "full payment settles the claim",
+                None,
+                f"{label} left {work.open_amount} open: the claim is settled",
+                {},
+                (),
+            )
+
+    def _apply_event(
+        self, work: _Work, machine: GroupMachine, event: str, on: dt.date, label: str
+    ) -> bool:
+        """Fire the first event rule that matches; True if one did."""
+        steps: list[EventStep] = machine.events.get(event, [])
+        for step in steps:
+            rule = step.rule
+            state = work.state or ""
+            if not machine.is_open(state) or (
+                rule.sources and state not in rule.sources
+            ):
+                continue
+            seen: Seen = {}
+            if not step.guard(work.facts, seen):
+                continue
+            trigger = step.trigger
+            if rule.target == "back":
+                if work.hold_return is None:
+                    continue
+                trigger = f"{trigger}:{work.hold_return}"
+            self._move(
+                work,
+                machine,
+                trigger,
+                on,
+                f"event:{event}",
+                self.policy.source_line(rule.span.line),
+                rule.span.line,
+                f"{label}: `{event}` on {on}",
+                seen,
+                rule.measures,
+            )
+            return True
+        return False
+
+    def _timed_step(self, work: _Work, machine: GroupMachine, as_of: dt.date) -> None:
+        claim = work.facts["claim"]
+        for step in machine.timed.get(work.state or "", []):
+            timer = step.rule.timer
+            since = work.state_since or claim["issue_date"]
+            fell_due = (
+                due_date_of(timer, claim["due_date"], since, self.calendar)
+                if timer
+                else as_of
+            )
+            if fell_due > as_of:
+                continue
+            seen: Seen = {}
+            if not step.guard(work.facts, seen):
+                continue
+            reason = _timer_reason(timer, fell_due, claim, since, as_of)
+            self._move(
+                work,
+                machine,
+                step.trigger,
+                as_of,
+                "timer",
+                self.policy.source_line(step.rule.span.line),
+                step.rule.span.line,
+                reason,
+                seen,
+                step.rule.measures,
+            )
+            work.stepped_by_timer = True
+            return
+
+    def _move(
+        self,
+        work: _Work,
+        machine: GroupMachine,
+        trigger: str,
+        on: dt.date,
+        kind: str,
+        rule: str,
+        line: int | None,
+        reason: str,
+        seen: Seen,
+        measures: tuple[str, ...],
+    ) -> None:
+        source = work.state or ""
+        target = machine.fire(source, trigger)
+        entering_hold = target in machine.hold and source not in machine.hold
+        leaving_hold = source in machine.hold and target not in machine.hold
+        since = on
+        if leaving_hold and trigger.count(":") and work.hold_return_since is not None:
+            # Back from a hold: the days on hold do not count as days in state.
+            held = (on - (work.state_since or on)).days
+            since = work.hold_return_since + dt.timedelta(days=held)
+        self._record(
+            work,
+            work.group or "",
+            target,
+            on,
+            kind,
+            rule,
+            line,
+            reason,
+            seen,
+            measures,
+            source,
+        )
+        if entering_hold:
+            work.hold_return, work.hold_return_since = source, work.state_since
+        elif leaving_hold:
+            work.hold_return = work.hold_return_since = None
+        work.state, work.state_since = target, since
+        if target == PAID and work.settled_on is None:
+            work.settled_on = on
+
+    def _record(
+        self,
+        work: _Work,
+        group: str,
+        target: str,
+        on: dt.date,
+        kind: str,
+        rule: str,
+        line: int | None,
+        reason: str,
+        seen: Seen,
+        measures: tuple[str, ...],
+        source: str | None = None,
+    ) -> None:
+        claim = work.facts["claim"]
+        values = {
+            "days_overdue": str(claim["days_overdue"]),
+            "open_amount": describe_value(work.open_amount),
+        }
+        values.update({key: describe_value(value) for key, value in seen.items()})
+        work.steps.append(
+            Step(
+                claim_id=work.row["id"],
+                customer_id=work.row["customer_id"],
+                group=group,
+                from_state=source,
+                to_state=target,
+                on=on,
+                trigger=kind,
+                rule=rule,
+                policy_line=line,
+                reason=reason,
+                seen=values,
+                measures=measures,
+            )
+        )
+
+    def _audit_row(
+        self, ident: int, run_id: int, as_of: dt.date, step: Step
+    ) -> tuple[Any, ...]:
+        return (
+            ident,
+            run_id,
+            as_of.isoformat(),
+            step.claim_id,
+            step.customer_id,
+            step.group,
+            step.from_state,
+            step.to_state,
+            step.trigger,
+            step.rule,
+            self.policy.path,
+            step.policy_line,
+            self.policy.digest,
+            step.reason,
+            json.dumps(step.seen, sort_keys=True),
+            json.dumps(list(step.measures)),
+            "run",
+        )
+
+    def _claim_update(self, work: _Work, as_of: dt.date) -> tuple[Any, ...]:
+        next_check = self._next_check(work, as_of)
+        return (
+            work.group,
+            work.state,
+            _iso(work.state_since),
+            work.hold_return,
+            _iso(work.hold_return_since),
+            _iso(next_check),
+            _iso(work.settled_on),
+            str(work.open_amount.amount),
+            work.row["id"],
+        )
+
+    def _next_check(self, work: _Work, as_of: dt.date) -> dt.date | None:
+        """The first day a timer of the claim's state can fire; None if none can."""
+        machine = self.machines.get(work.group or "")
+        if machine is None or not machine.is_open(work.state or ""):
+            return None
+        claim = work.facts["claim"]
+        since = work.state_since or claim["issue_date"]
+        tomorrow = as_of + ONE_DAY
+        earliest: dt.date | None = None
+        for step in machine.timed.get(work.state or "", []):
+            timer = step.rule.timer
+            day = (
+                due_date_of(timer, claim["due_date"], since, self.calendar)
+                if timer
+                else tomorrow
+            )
+            day = max(day, tomorrow)
+            earliest = day if earliest is None else min(earliest, day)
+        return earliest
+
+
+def _timer_reason(
+    timer: Timer | None, fell_due: dt.date, claim: Facts, since: dt.date, as_of: dt.date
+) -> str:
+    if timer is None:
+        return "its condition held"
+    unit = "business days" if timer.business_days else "days"
+    month = " at end of month" if timer.end_of_month else ""
+    if timer.basis is TimerBasis.OVERDUE:
+        detail = (
+            f"due {claim['due_date']}, {(as_of - claim['due_date']).days} days overdue"
+        )
+    else:
+        detail = f"in state since {since}, {(as_of - since).days} days"
+    return (
+        f"after {timer.days} {unit} {timer.basis.value}{month}: fell due on "
+        f"{fell_due} ({detail})"
+    )
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+__all__ = ["RunError", "RunResult", "Runner", "Step"]
