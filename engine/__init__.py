@@ -1,1 +1,23 @@
 """engine: runs checked dunning policies over claims and keeps the audit trail."""
+
+from .api import Engine
+from .explain import Explanation, TimelineEntry
+from .records import Claim, Customer, Event, Money, Payment
+from .runner import RunError, RunResult, Step
+from .store import Store, StoreError
+
+__all__ = [
+    "Claim",
+    "Customer",
+    "Engine",
+    "Event",
+    "Explanation",
+    "Money",
+    "Payment",
+    "RunError",
+    "RunResult",
+    "Step",
+    "Store",
+    "StoreError",
+    "TimelineEntry",
+]

@@ -548,6 +548,16 @@ class Runner:
 
     # ---- one claim ----------------------------------------------------------
 
+    def customer_facts(self, customer_id: str, as_of: dt.date) -> dict[str, Any]:
+        """What guards can read about one customer on a date."""
+        return self._customers({customer_id}, as_of)[customer_id]
+
+    def work_for(
+        self, row: dict[str, Any], customer: dict[str, Any], as_of: dt.date
+    ) -> _Work:
+        """A claim row as the run sees it: facts for guards, typed state."""
+        return self._work(row, customer, as_of)
+
     def _work(
         self, row: dict[str, Any], customer: dict[str, Any], as_of: dt.date
     ) -> _Work:

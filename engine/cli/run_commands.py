@@ -1,9 +1,173 @@
-"""Subcommands: run_commands."""
+"""Subcommands that run a policy and look back: run, history, why."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
+
+from dunlang import Policy, PolicyError, load_policy
+
+from ..explain import UnknownClaim, explain, history, render_explanation, render_history
+from ..runner import RunError, Runner, RunResult
+from ..store import Store
+from .options import db_option, open_store
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def load_or_exit(path: str) -> Policy:
+    """The checked policy, or its rendered errors on stderr and exit 1."""
+    try:
+        return load_policy(path)
+    except PolicyError as error:
+        click.echo(str(error), err=True)
+        raise SystemExit(1) from None
+
+
+def _summary(result: RunResult, policy: Policy) -> str:
+    header = policy.header
+    what = (
+        f"{result.claims_evaluated} claims looked at, {result.transitions} "
+        f"transitions, {result.measures} measures"
+    )
+    if result.dry_run:
+        return (
+            f'dry run for {result.as_of} (policy "{header.name}" version '
+            f"{header.version}): {what}; nothing was written"
+        )
+    return (
+        f'run {result.run_id} for {result.as_of} (policy "{header.name}" version '
+        f"{header.version}): {what}"
+    )
+
+
+@click.command("run")
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The policy file.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    required=True,
+    type=DATE,
+    help="The day the run stands on (YYYY-MM-DD).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Allow an as-of date before the last run, on purpose.",
+)
+@db_option
+def run_command(
+    policy_path: str, as_of: dt.datetime, dry_run: bool, replay: bool, db_path: str
+) -> None:
+    """Run a policy over every open claim for one as-of date."""
+    policy = load_or_exit(policy_path)
+    store = open_store(db_path)
+    try:
+        result = Runner(store, policy).run(
+            as_of.date(), dry_run=dry_run, replay=replay, collect=dry_run
+        )
+    except RunError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.close()
+
+    if result.nothing_to_do:
+        click.echo(
+            f"{as_of.date()}: already run and nothing has changed since; nothing to do"
+        )
+        return
+    for step in result.steps:
+        measures = f"  do {', '.join(step.measures)}" if step.measures else ""
+        click.echo(
+            f"{step.claim_id}: {step.from_state or '(new)'} -> {step.to_state}"
+            f"{measures}  ({step.reason})"
+        )
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(_summary(result, policy))
+
+
+def _policy_of_last_run(
+    store: Store, policy_path: str | None
+) -> tuple[Policy, dt.date]:
+    last = store.conn.execute(
+        "SELECT policy_path, as_of FROM runs WHERE status = 'done' "
+        "ORDER BY as_of DESC, id DESC LIMIT 1"
+    ).fetchone()
+    path = policy_path or (last[0] if last else None)
+    if path is None:
+        raise click.UsageError("no run yet: name the policy with --policy")
+    next_day = (
+        dt.date.fromisoformat(last[1]) + dt.timedelta(days=1)
+        if last
+        else dt.date.today()
+    )
+    return load_or_exit(path), next_day
+
+
+@click.command("history")
+@click.argument("claim_id")
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The policy file (default: the one of the last run).",
+)
+@db_option
+def history_command(claim_id: str, policy_path: str | None, db_path: str) -> None:
+    """Print a claim's timeline: every move with its reason, measures, payments."""
+    store = open_store(db_path, create=False)
+    try:
+        policy, _ = _policy_of_last_run(store, policy_path)
+        claim, entries = history(Runner(store, policy), claim_id)
+    except UnknownClaim:
+        raise click.ClickException(f"no claim `{claim_id}` in {db_path}") from None
+    finally:
+        store.close()
+    click.echo(render_history(claim, entries))
+
+
+@click.command("why")
+@click.argument("claim_id")
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The policy file (default: the one of the last run).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=DATE,
+    help="The day to explain for (default: the day after the last run).",
+)
+@db_option
+def why_command(
+    claim_id: str, policy_path: str | None, as_of: dt.datetime | None, db_path: str
+) -> None:
+    """Explain where a claim stands, why, and what happens next and when."""
+    store = open_store(db_path, create=False)
+    try:
+        policy, next_day = _policy_of_last_run(store, policy_path)
+        day = as_of.date() if as_of else next_day
+        explanation = explain(Runner(store, policy), claim_id, day)
+    except UnknownClaim:
+        raise click.ClickException(f"no claim `{claim_id}` in {db_path}") from None
+    finally:
+        store.close()
+    click.echo(render_explanation(explanation))
 
 
 def register(cli: click.Group) -> None:
     """Attach these commands to the main group."""
+    cli.add_command(run_command)
+    cli.add_command(history_command)
+    cli.add_command(why_command)

@@ -1,0 +1,327 @@
+"""A claim's history and the explanation of where it stands and what comes next.
+
+Both read only the store (and, for what comes next, the policy); both return
+records and plain text, and print nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from attrs import frozen
+
+from .calendar import due_date_of
+from .guards import Seen, describe_value
+from .runner import Runner
+
+
+class UnknownClaim(LookupError):
+    """No claim with that id is in the store."""
+
+
+@frozen
+class TimelineEntry:
+    """One dated line of a claim's history: a move, a measure, a payment, a change."""
+
+    on: str
+    kind: str
+    text: str
+    details: tuple[str, ...] = ()
+
+
+@frozen
+class NextStep:
+    """A timed transition that can fire next, when, and whether its guard holds now."""
+
+    rule: str
+    line: int | None
+    target: str
+    on: dt.date | None
+    guard_holds: bool
+    seen: dict[str, str]
+    measures: tuple[str, ...]
+
+
+@frozen
+class Explanation:
+    """Where a claim stands, how it got there, and what will happen next."""
+
+    claim_id: str
+    customer_id: str
+    group: str | None
+    state: str | None
+    since: str | None
+    open_amount: str
+    amount: str
+    due_date: str
+    last_move: TimelineEntry | None
+    next_steps: tuple[NextStep, ...]
+    events: tuple[str, ...]
+    terminal: bool
+    settled_on: str | None
+
+
+def _claim(store_conn: Any, claim_id: str) -> dict[str, Any]:
+    cursor = store_conn.execute("SELECT * FROM claims WHERE id = ?", (claim_id,))
+    row = cursor.fetchone()
+    if row is None:
+        raise UnknownClaim(claim_id)
+    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+
+def history(
+    runner: Runner, claim_id: str
+) -> tuple[dict[str, Any], list[TimelineEntry]]:
+    """The claim and its timeline: moves with reasons, measures, payments, changes."""
+    conn = runner.store.conn
+    claim = _claim(conn, claim_id)
+    entries: list[tuple[str, int, int, TimelineEntry]] = []
+
+    measures: dict[int, list[str]] = {}
+    for transition_id, name, kind, fee, status in conn.execute(
+        "SELECT transition_id, measure, kind, fee, status FROM measures "
+        "WHERE claim_id = ? ORDER BY id",
+        (claim_id,),
+    ):
+        fee_text = f", fee {fee} {claim['currency']}" if fee else ""
+        measures.setdefault(transition_id, []).append(
+            f"measure {name} ({kind}{fee_text}): {status}"
+        )
+
+    for row in conn.execute(
+        "SELECT id, run_id, as_of, from_state, to_state, trigger, rule, policy_path, "
+        "policy_line, reason, seen FROM transitions WHERE claim_id = ? ORDER BY id",
+        (claim_id,),
+    ):
+        (
+            ident,
+            run_id,
+            as_of,
+            source,
+            target,
+            trigger,
+            rule,
+            path,
+            line,
+            reason,
+            seen,
+        ) = row
+        where = f" ({path}:{line})" if line else ""
+        values = json.loads(seen)
+        details = [f"rule: {rule}{where}", f"why: {reason}"]
+        details.append(
+            "saw: " + ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+        )
+        details.extend(measures.get(ident, []))
+        entries.append(
+            (
+                as_of,
+                1,
+                ident,
+                TimelineEntry(
+                    as_of,
+                    trigger,
+                    f"{source or '(new)'} -> {target}  [run {run_id}]",
+                    tuple(details),
+                ),
+            )
+        )
+
+    for ident, amount, currency, paid_on, kind, applied in conn.execute(
+        "SELECT id, amount, currency, paid_on, kind, applied_run FROM payments "
+        "WHERE claim_id = ? ORDER BY paid_on, id",
+        (claim_id,),
+    ):
+        state = f"applied in run {applied}" if applied else "not yet applied"
+        entries.append(
+            (
+                paid_on,
+                0,
+                0,
+                TimelineEntry(
+                    paid_on,
+                    kind,
+                    f"{kind.replace('_', ' ')} {ident}: {amount} {currency} ({state})",
+                ),
+            )
+        )
+
+    for ident, kind, happened_on, reason, applied in conn.execute(
+        "SELECT id, kind, happened_on, reason, applied_run FROM events "
+        "WHERE claim_id = ? ORDER BY happened_on, id",
+        (claim_id,),
+    ):
+        state = f"applied in run {applied}" if applied else "not yet applied"
+        note = f" - {reason}" if reason else ""
+        entries.append(
+            (
+                happened_on,
+                0,
+                1,
+                TimelineEntry(happened_on, "event", f"{kind} {ident}{note} ({state})"),
+            )
+        )
+
+    for recorded_at, actor, field, old, new, source in conn.execute(
+        "SELECT recorded_at, actor, field, old_value, new_value, source "
+        "FROM audit_changes WHERE table_name = 'claims' AND row_id = ? ORDER BY id",
+        (claim_id,),
+    ):
+        entries.append(
+            (
+                recorded_at[:10],
+                2,
+                0,
+                TimelineEntry(
+                    recorded_at[:10],
+                    "change",
+                    f"{field} changed from {old} to {new} by {actor}"
+                    + (f" ({source})" if source else ""),
+                ),
+            )
+        )
+
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    return claim, [entry for *_, entry in entries]
+
+
+def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
+    """Why a claim is where it is, and what happens next and on which date."""
+    conn = runner.store.conn
+    claim = _claim(conn, claim_id)
+    last = conn.execute(
+        "SELECT as_of, from_state, to_state, trigger, rule, policy_path, policy_line, "
+        "reason FROM transitions WHERE claim_id = ? ORDER BY id DESC LIMIT 1",
+        (claim_id,),
+    ).fetchone()
+    last_move = None
+    if last:
+        on, source, target, trigger, rule, path, line, reason = last
+        where = f" ({path}:{line})" if line else ""
+        last_move = TimelineEntry(
+            on,
+            trigger,
+            f"{source or '(new)'} -> {target}",
+            (f"rule: {rule}{where}", f"why: {reason}"),
+        )
+
+    machine = runner.machines.get(claim["group_name"] or "")
+    terminal = machine is not None and not machine.is_open(claim["state"] or "")
+    next_steps: list[NextStep] = []
+    events: list[str] = []
+    if machine is not None and claim["state"] and not terminal:
+        customer = runner.customer_facts(claim["customer_id"], as_of)
+        work = runner.work_for(claim, customer, as_of)
+        facts = work.facts
+        since = work.state_since or facts["claim"]["issue_date"]
+        last_run = claim["state_since"]
+        for step in machine.timed.get(claim["state"], []):
+            timer = step.rule.timer
+            day = (
+                due_date_of(timer, facts["claim"]["due_date"], since, runner.calendar)
+                if timer
+                else None
+            )
+            if day is not None and last_run and day <= dt.date.fromisoformat(last_run):
+                day = dt.date.fromisoformat(last_run) + dt.timedelta(days=1)
+            seen: Seen = {}
+            holds = step.guard(facts, seen)
+            next_steps.append(
+                NextStep(
+                    runner.policy.source_line(step.rule.span.line),
+                    step.rule.span.line,
+                    step.rule.target,
+                    day,
+                    holds,
+                    {k: describe_value(v) for k, v in seen.items()},
+                    step.rule.measures,
+                )
+            )
+        for name, rules in machine.events.items():
+            for event_step in rules:
+                rule = event_step.rule
+                if not rule.sources or claim["state"] in rule.sources:
+                    events.append(
+                        f"on {name}: {runner.policy.source_line(rule.span.line)}"
+                    )
+        events.append("on full payment: -> paid")
+
+    return Explanation(
+        claim_id=claim_id,
+        customer_id=claim["customer_id"],
+        group=claim["group_name"],
+        state=claim["state"],
+        since=claim["state_since"],
+        open_amount=f"{claim['open_amount']} {claim['currency']}",
+        amount=f"{claim['amount']} {claim['currency']}",
+        due_date=claim["due_date"],
+        last_move=last_move,
+        next_steps=tuple(next_steps),
+        events=tuple(events),
+        terminal=terminal,
+        settled_on=claim["settled_on"],
+    )
+
+
+def render_history(claim: dict[str, Any], entries: list[TimelineEntry]) -> str:
+    """The timeline as text, one block per entry."""
+    lines = [
+        f"claim {claim['id']} of customer {claim['customer_id']}: "
+        f"{claim['amount']} {claim['currency']}, issued {claim['issue_date']}, "
+        f"due {claim['due_date']}, open {claim['open_amount']} {claim['currency']}",
+        f"group {claim['group_name'] or '-'}, state {claim['state'] or '(not yet run)'}",
+        "",
+    ]
+    for entry in entries:
+        lines.append(f"{entry.on}  {entry.kind:<10}  {entry.text}")
+        lines.extend(f"{'':24}{detail}" for detail in entry.details)
+    if not entries:
+        lines.append("no history yet: no run has looked at this claim")
+    return "\n".join(lines)
+
+
+def render_explanation(explanation: Explanation) -> str:
+    """The explanation as sentences."""
+    e = explanation
+    if e.state is None:
+        return (
+            f"claim {e.claim_id} has not been looked at by a run yet; the next run "
+            "allocates it to a dunning group"
+        )
+    lines = [
+        f"claim {e.claim_id} (customer {e.customer_id}) is in state `{e.state}` of "
+        f"group `{e.group}` since {e.since}.",
+        f"open {e.open_amount} of {e.amount}, due {e.due_date}.",
+    ]
+    if e.last_move:
+        lines.append(f"it got there on {e.last_move.on}: {e.last_move.text}")
+        lines.extend(f"  {detail}" for detail in e.last_move.details)
+    if e.terminal:
+        settled = f" (settled on {e.settled_on})" if e.settled_on else ""
+        lines.append(
+            f"`{e.state}` is a final state{settled}: nothing more will happen."
+        )
+        return "\n".join(lines)
+    if not e.next_steps:
+        lines.append("no timed step leaves this state; only an event can move it.")
+    for step in e.next_steps:
+        when = f"on {step.on}" if step.on else "on the next run"
+        measures = f", measures: {', '.join(step.measures)}" if step.measures else ""
+        if step.seen:
+            values = ", ".join(f"{k} = {v}" for k, v in sorted(step.seen.items()))
+            condition = (
+                "its condition holds now"
+                if step.guard_holds
+                else "its condition does not hold now"
+            ) + f" ({values})"
+        else:
+            condition = "no condition"
+        lines.append(
+            f"next: `{step.rule}` (line {step.line}) -> `{step.target}` "
+            f"{when}; {condition}{measures}."
+        )
+    for event in e.events:
+        lines.append(f"would move it: {event}")
+    return "\n".join(lines)
