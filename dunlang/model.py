@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Union
 
 from attrs import field, frozen
 
@@ -127,8 +126,8 @@ class Or:
     span: Span = field(default=NO_SPAN, eq=False)
 
 
-Operand = Union[Attribute, Literal]
-Expr = Union[Compare, InList, Truthy, Not, And, Or]
+Operand = Attribute | Literal
+Expr = Compare | InList | Truthy | Not | And | Or
 
 
 # ---- header, groups, measures ----------------------------------------------

@@ -9,16 +9,15 @@ result = engine.run(datetime.date(2026, 12, 4))
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-
-import sqlite3
 
 from dunlang import Policy, load_policy
 
 from .explain import Explanation, TimelineEntry, explain, history
 from .records import Claim, Customer, Event, Payment
-from .runner import DEFAULT_BATCH_SIZE, Listener, RunResult, Runner
+from .runner import DEFAULT_BATCH_SIZE, Listener, Runner, RunResult
 from .store import Store, StoreError
 
 
@@ -30,10 +29,7 @@ class Engine:
     ) -> None:
         self.store = store
         self.policy = policy
-        self._listeners: list[Listener] = []
-        self._runner = Runner(
-            store, policy, batch_size=batch_size, listeners=self._listeners
-        )
+        self._runner = Runner(store, policy, batch_size=batch_size)
 
     @classmethod
     def open(cls, db_path: str | Path, policy_path: str | Path) -> Engine:
@@ -42,7 +38,7 @@ class Engine:
 
     def on_transition(self, callback: Listener) -> Listener:
         """Call `callback(step)` for every move, after it is committed."""
-        self._listeners.append(callback)
+        self._runner.listeners.append(callback)
         return callback
 
     def run(

@@ -271,7 +271,8 @@ def render_history(claim: dict[str, Any], entries: list[TimelineEntry]) -> str:
         f"claim {claim['id']} of customer {claim['customer_id']}: "
         f"{claim['amount']} {claim['currency']}, issued {claim['issue_date']}, "
         f"due {claim['due_date']}, open {claim['open_amount']} {claim['currency']}",
-        f"group {claim['group_name'] or '-'}, state {claim['state'] or '(not yet run)'}",
+        f"group {claim['group_name'] or '-'}, "
+        f"state {claim['state'] or '(not yet run)'}",
         "",
     ]
     for entry in entries:

@@ -26,7 +26,7 @@ SETTLE = "settle"
 
 
 class MoveRefused(Exception):
-    """The machine has no such move from the claim's state (a policy changed under it)."""
+    """The machine has no such move from the claim's state (the policy changed)."""
 
 
 @frozen

@@ -176,7 +176,8 @@ class Runner:
         if last and as_of.isoformat() < last and not replay:
             raise RunError(
                 f"the as-of date {as_of} is before the last run ({last}); "
-                "runs go forward in time; use --replay to run an earlier date on purpose"
+                "runs go forward in time; use --replay to run an earlier date on "
+                "purpose"
             )
         return int(unfinished[0]) if unfinished else None
 

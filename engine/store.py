@@ -165,9 +165,13 @@ CREATE INDEX audit_changes_row ON audit_changes(table_name, row_id);
 
 _APPEND_ONLY = """
 CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {table} rows cannot change'); END;
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: {table} rows cannot change');
+END;
 CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {table} rows cannot be deleted'); END;
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: {table} rows are kept');
+END;
 """
 
 AUDIT_TABLES = ("transitions", "audit_changes")

@@ -25,11 +25,16 @@ def load_or_exit(path: str) -> Policy:
         raise SystemExit(1) from None
 
 
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" + ("" if number == 1 else "s")
+
+
 def _summary(result: RunResult, policy: Policy) -> str:
     header = policy.header
     what = (
-        f"{result.claims_evaluated} claims looked at, {result.transitions} "
-        f"transitions, {result.measures} measures"
+        f"{_count(result.claims_evaluated, 'claim')} looked at, "
+        f"{_count(result.transitions, 'transition')}, "
+        f"{_count(result.measures, 'measure')}"
     )
     if result.dry_run:
         return (
