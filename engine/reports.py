@@ -1,0 +1,236 @@
+"""Figures of a period: what the measures cost and how fast money came in.
+
+Everything is computed from the store: the outbox, the audit trail, the claims
+and the payments. Money is summed per currency and never mixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+from attrs import define, field, frozen
+
+from dunlang.model import Policy
+
+from .measures import round_money
+from .store import Store
+
+AGE_BUCKETS = ("not yet due", "0-30", "31-60", "61-90", "over 90")
+TOTAL = "(all groups)"
+
+Amounts = dict[str, Decimal]
+"""Money by currency."""
+
+
+def _add(amounts: Amounts, currency: str, amount: Decimal) -> None:
+    amounts[currency] = amounts.get(currency, Decimal(0)) + amount
+
+
+def _bucket(days_past_due: int) -> str:
+    if days_past_due <= 0:
+        return AGE_BUCKETS[0]
+    if days_past_due <= 30:
+        return AGE_BUCKETS[1]
+    if days_past_due <= 60:
+        return AGE_BUCKETS[2]
+    if days_past_due <= 90:
+        return AGE_BUCKETS[3]
+    return AGE_BUCKETS[4]
+
+
+@define
+class GroupFigures:
+    """The figures of one dunning group (or of all groups together)."""
+
+    claims: int = 0
+    measures: Counter[str] = field(factory=Counter)
+    fees: Amounts = field(factory=dict)
+    cost: Amounts = field(factory=dict)
+    final_states: Counter[str] = field(factory=Counter)
+    billed: Amounts = field(factory=dict)
+    fell_due: Amounts = field(factory=dict)
+    collected: Amounts = field(factory=dict)
+    open_at_end: Amounts = field(factory=dict)
+    ages: dict[str, Amounts] = field(factory=lambda: {b: {} for b in AGE_BUCKETS})
+    settled: int = 0
+    days_late_total: int = 0
+
+    @property
+    def average_days_late(self) -> Decimal | None:
+        """Mean days between due date and settlement, early payments counted as 0."""
+        if not self.settled:
+            return None
+        return (Decimal(self.days_late_total) / self.settled).quantize(Decimal("0.01"))
+
+    def realization(self, currency: str) -> Decimal | None:
+        """Collected on the claims that fell due in the period / what fell due."""
+        due = self.fell_due.get(currency)
+        if not due:
+            return None
+        share = self.collected.get(currency, Decimal(0)) / due
+        return (share * 100).quantize(Decimal("0.01"))
+
+    def collection_period(self, currency: str, days: int) -> Decimal | None:
+        """Days sales outstanding: open at the end / billed in the period * days."""
+        billed = self.billed.get(currency)
+        if not billed:
+            return None
+        outstanding = self.open_at_end.get(currency, Decimal(0))
+        return (outstanding / billed * days).quantize(Decimal("0.1"))
+
+
+@frozen
+class Report:
+    """The figures of a period, per dunning group and in total."""
+
+    policy: str
+    start: dt.date
+    end: dt.date
+    groups: dict[str, GroupFigures]
+
+    @property
+    def days(self) -> int:
+        """Calendar days in the period, both ends included."""
+        return (self.end - self.start).days + 1
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        """One row per group, metric and currency, for CSV and JSON output."""
+        rows: list[dict[str, Any]] = []
+
+        def put(group: str, metric: str, value: Any, currency: str = "") -> None:
+            rows.append({"group": group, "metric": metric, "currency": currency,
+                         "value": "" if value is None else str(value)})
+
+        for name, figures in self.groups.items():
+            put(name, "claims", figures.claims)
+            for kind in sorted(figures.measures):
+                put(name, f"measures.{kind}", figures.measures[kind])
+            for state in sorted(figures.final_states):
+                put(name, f"final_state.{state}", figures.final_states[state])
+            put(name, "settled_claims", figures.settled)
+            put(name, "average_days_late", figures.average_days_late)
+            currencies = sorted(set(figures.billed) | set(figures.open_at_end)
+                                | set(figures.fees) | set(figures.cost))
+            for currency in currencies:
+                put(name, "fees", figures.fees.get(currency, Decimal(0)), currency)
+                put(name, "cost_of_measures", figures.cost.get(currency, Decimal(0)),
+                    currency)
+                put(name, "billed", figures.billed.get(currency, Decimal(0)), currency)
+                put(name, "collected", figures.collected.get(currency, Decimal(0)),
+                    currency)
+                put(name, "realization_ratio_percent", figures.realization(currency),
+                    currency)
+                put(name, "collection_period_days",
+                    figures.collection_period(currency, self.days), currency)
+                put(name, "open_at_end", figures.open_at_end.get(currency, Decimal(0)),
+                    currency)
+                for bucket in AGE_BUCKETS:
+                    put(name, f"open_by_age.{bucket}",
+                        figures.ages[bucket].get(currency, Decimal(0)), currency)
+        return rows
+
+
+def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> Report:
+    """The figures of the period from `start` to `end` (both included)."""
+    conn = store.conn
+    first, last = start.isoformat(), end.isoformat()
+    groups: dict[str, GroupFigures] = defaultdict(GroupFigures)
+    total = GroupFigures()
+
+    def both(group: str | None) -> tuple[GroupFigures, GroupFigures]:
+        return groups[group or "(not allocated)"], total
+
+    claims = conn.execute(
+        "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
+        "due_date, settled_on FROM claims WHERE issue_date <= ?", (last,))
+    for ident, group, state, currency, amount, open_amount, issued, due, settled in claims:
+        amount, open_amount = Decimal(amount), Decimal(open_amount)
+        due_date = dt.date.fromisoformat(due)
+        for figures in both(group):
+            figures.claims += 1
+            figures.final_states[state or "(not allocated)"] += 1
+            if issued >= first:
+                _add(figures.billed, currency, amount)
+            if first <= due <= last:
+                _add(figures.fell_due, currency, amount)
+            if open_amount > 0:
+                _add(figures.open_at_end, currency, open_amount)
+                _add(figures.ages[_bucket((end - due_date).days)], currency, open_amount)
+            if settled and first <= settled <= last:
+                figures.settled += 1
+                late = (dt.date.fromisoformat(settled) - due_date).days
+                figures.days_late_total += max(0, late)
+
+    collected = conn.execute(
+        "SELECT c.group_name, p.currency, p.amount FROM payments p "
+        "JOIN claims c ON c.id = p.claim_id "
+        "WHERE p.paid_on <= ? AND c.due_date BETWEEN ? AND ?", (last, first, last))
+    for group, currency, amount in collected:
+        for figures in both(group):
+            _add(figures.collected, currency, Decimal(amount))
+
+    measures = conn.execute(
+        "SELECT t.group_name, m.measure, m.kind, m.currency, m.fee, m.cost, m.claim_id, "
+        "m.as_of FROM measures m JOIN transitions t ON t.id = m.transition_id "
+        "WHERE m.as_of BETWEEN ? AND ?", (first, last))
+    for group, name, kind, currency, fee, cost, claim_id, as_of in measures:
+        amount_cost = Decimal(cost) if cost else Decimal(0)
+        definition = policy.measures.get(name)
+        percent = definition.cost.percent_of_collected if (
+            definition and definition.cost) else None
+        if percent is not None:
+            after = conn.execute(
+                "SELECT amount FROM payments WHERE claim_id = ? AND paid_on >= ? "
+                "AND paid_on <= ?", (claim_id, as_of, last)).fetchall()
+            base = sum((Decimal(a) for (a,) in after), Decimal(0))
+            amount_cost += round_money(base * percent / 100, currency)
+        for figures in both(group):
+            figures.measures[kind] += 1
+            if fee:
+                _add(figures.fees, currency, Decimal(fee))
+            if amount_cost:
+                _add(figures.cost, currency, amount_cost)
+
+    ordered = {name: groups[name] for name in sorted(groups)}
+    ordered[TOTAL] = total
+    return Report(policy.header.name, start, end, ordered)
+
+
+def render_text(report: Report) -> str:
+    """The report as aligned text for a terminal."""
+    lines = [f"policy \"{report.policy}\", {report.start} to {report.end} "
+             f"({report.days} days)"]
+    for name, figures in report.groups.items():
+        lines.append("")
+        lines.append(f"{name}: {figures.claims} claims")
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(figures.measures.items()))
+        lines.append(f"  measures              {kinds or 'none'}")
+        states = ", ".join(f"{k} {v}" for k, v in sorted(figures.final_states.items()))
+        lines.append(f"  claims by state       {states}")
+        late = figures.average_days_late
+        lines.append(f"  average days late     {late if late is not None else '-'} "
+                     f"({figures.settled} claims settled)")
+        currencies = sorted(set(figures.billed) | set(figures.open_at_end)
+                            | set(figures.fees) | set(figures.cost))
+        for currency in currencies:
+            def money(amounts: Amounts, currency: str = currency) -> str:
+                return f"{amounts.get(currency, Decimal(0)):,.2f} {currency}"
+            ratio = figures.realization(currency)
+            period = figures.collection_period(currency, report.days)
+            lines.append(f"  fees charged          {money(figures.fees)}")
+            lines.append(f"  cost of measures      {money(figures.cost)}")
+            lines.append(f"  billed                {money(figures.billed)}")
+            lines.append(f"  collected             {money(figures.collected)} of "
+                         f"{money(figures.fell_due)} that fell due")
+            lines.append(f"  realization ratio     "
+                         f"{f'{ratio} %' if ratio is not None else '-'}")
+            lines.append(f"  collection period     "
+                         f"{f'{period} days' if period is not None else '-'}")
+            ages = ", ".join(f"{bucket} {money(figures.ages[bucket])}"
+                             for bucket in AGE_BUCKETS)
+            lines.append(f"  open at end           {money(figures.open_at_end)}")
+            lines.append(f"  open by days overdue  {ages}")
+    return "\n".join(lines)
