@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "data_commands",  # import
     "sample_commands",  # sample-data
     "run_commands",  # run, history, why
+    "simulate_commands",  # simulate
 )
 
 

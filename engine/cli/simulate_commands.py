@@ -1,0 +1,139 @@
+"""Subcommand: simulate a policy over a period of historical data."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from ..importer import apply_import, check_file
+from ..mapping import ImportFailed, load_mapping
+from ..reports import Report, render_text
+from ..runner import RunError
+from ..simulate import run_days, simulate
+from .options import open_store
+from .run_commands import DATE, load_or_exit
+
+NATIVE_FILES = ("customers", "claims", "payments", "events")
+
+
+def _load_data(store_path: str, data: str, mapping_name: str | None) -> list[str]:
+    """Import the data into the simulation database; lines saying what landed."""
+    store = open_store(store_path)
+    said: list[str] = []
+    try:
+        if Path(data).is_dir():
+            if mapping_name:
+                raise click.UsageError("--mapping goes with a single --data file, "
+                                       "not a folder of native files")
+            found = [kind for kind in NATIVE_FILES
+                     if (Path(data) / f"{kind}.csv").exists()]
+            if "claims" not in found:
+                raise click.UsageError(
+                    f"{data} has no claims.csv; a data folder holds customers.csv, "
+                    "claims.csv and optionally payments.csv and events.csv")
+            for kind in found:
+                prepared = check_file(str(Path(data) / f"{kind}.csv"), [kind])
+                for result in apply_import(store, prepared):
+                    said.append(f"{result.file}: {result.total} {result.kind}")
+        else:
+            if not mapping_name:
+                raise click.UsageError(
+                    "a single --data file needs --mapping saying how to read it "
+                    "(for example --mapping ibm-late-payment-histories)")
+            mapping = load_mapping(mapping_name)
+            kinds = [kind for kind in NATIVE_FILES if kind in mapping.tables]
+            for result in apply_import(store, check_file(data, kinds, mapping)):
+                said.append(f"{result.file}: {result.total} {result.kind}")
+    except ImportFailed as error:
+        raise click.ClickException(f"the data was not imported:\n{error}") from None
+    finally:
+        store.close()
+    return said
+
+
+def _csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["group", "metric", "currency", "value"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(report.as_rows())
+    return out.getvalue()
+
+
+def _json(report: Report) -> str:
+    document = {
+        "policy": report.policy,
+        "from": report.start.isoformat(),
+        "to": report.end.isoformat(),
+        "days": report.days,
+        "figures": report.as_rows(),
+    }
+    return json.dumps(document, indent=2)
+
+
+@click.command("simulate")
+@click.option("--policy", "policy_path", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="The policy file.")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="A folder of native CSV files, or one file read with --mapping.")
+@click.option("--mapping", "mapping_name",
+              help="Mapping file or bundled mapping name for a single --data file.")
+@click.option("--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, type=DATE, help="Last day (YYYY-MM-DD).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Keep the simulation in this database (default: a temporary one).")
+@click.option("--format", "form", type=click.Choice(["text", "json", "csv"]),
+              default="text", show_default=True, help="How to print the summary.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def simulate_command(policy_path: str, data: str, mapping_name: str | None,
+                     start: dt.datetime, end: dt.datetime, db_path: str | None,
+                     form: str, quiet: bool) -> None:
+    """Replay a period day by day and report what the policy would have done."""
+    if end < start:
+        raise click.BadParameter(f"{end.date()} is before --from {start.date()}",
+                                 param_hint="'--to'")
+    policy = load_or_exit(policy_path)
+    with tempfile.TemporaryDirectory(prefix="dunning-") as folder:
+        path = db_path or str(Path(folder) / "simulation.db")
+        said = _load_data(path, data, mapping_name)
+        if form == "text" and not quiet:
+            for line in said:
+                click.echo(f"imported {line}", err=True)
+
+        store = open_store(path)
+        days = len(run_days(start.date(), end.date(), policy))
+        progress = Progress(TextColumn("simulating {task.fields[day]}"), BarColumn(),
+                            MofNCompleteColumn(), disable=quiet,
+                            console=None, transient=True)
+        try:
+            with progress:
+                task = progress.add_task("days", total=days, day="")
+
+                def advance(day: dt.date) -> None:
+                    progress.update(task, advance=1, day=day.isoformat())
+
+                report = simulate(store, policy, start.date(), end.date(),
+                                  on_day=advance)
+        except RunError as error:
+            raise click.ClickException(str(error)) from None
+        finally:
+            store.close()
+
+    if form == "json":
+        click.echo(_json(report))
+    elif form == "csv":
+        click.echo(_csv(report), nl=False)
+    else:
+        click.echo(render_text(report))
+
+
+def register(cli: click.Group) -> None:
+    """Attach these commands to the main group."""
+    cli.add_command(simulate_command)
