@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ONE_DAY = dt.timedelta(days=1)
 DEFAULT_BATCH_SIZE = 5000
+ITEMS = "payments and events"
+TIMERS = "timers"
 CUSTOMER_FIGURES = frozenset(
     {"open_claims", "overdue_claims", "total_open_amount", "days_since_oldest_unpaid"}
 )
@@ -189,45 +191,50 @@ class Runner:
     ) -> RunResult:
         conn = self.store.conn
         day = as_of.isoformat()
-        due = self._select_due(day)
         already_done = conn.execute(
             "SELECT 1 FROM runs WHERE status = 'done' AND as_of = ?", (day,)
         ).fetchone()
-        if due == 0 and already_done and resume is None:
+        if already_done and resume is None and not self._anything_due(day):
             return RunResult(None, as_of, self._dry, 0, 0, 0, nothing_to_do=True)
 
         run_id = resume if resume is not None else self._start_run(day, replay)
         with self._tx():
             self._expand_customer_events(day, run_id)
-        due = self._select_due(day)
-        log.info("run %s for %s: %d claims due", run_id, day, due)
 
-        evaluated = transitions = measures = 0
         steps: list[Step] = []
         problems: list[str] = []
-        for batch_number, rows in enumerate(self._batches(due)):
-            with self._tx():
-                batch_steps, batch_measures, batch_problems = self._process_batch(
-                    rows, as_of, run_id
-                )
-                conn.execute(
-                    "UPDATE runs SET claims_evaluated = claims_evaluated + ?, "
-                    "transitions = transitions + ?, measures = measures + ? "
-                    "WHERE id = ?",
-                    (len(rows), len(batch_steps), batch_measures, run_id),
-                )
-            evaluated += len(rows)
-            transitions += len(batch_steps)
-            measures += batch_measures
-            problems.extend(batch_problems)
-            if collect:
-                steps.extend(batch_steps)
-            if not self._dry:
-                for step in batch_steps:
-                    for listener in self.listeners:
-                        listener(step)
-                if self.after_batch is not None:
-                    self.after_batch(batch_number)
+        batch_number = 0
+        # Payments and events first, for every claim, so that what a customer
+        # still owes is known before any timer looks at it.
+        for pass_name in (ITEMS, TIMERS):
+            due = self._select_due(day, pass_name)
+            log.info("run %s for %s, %s: %d claims", run_id, day, pass_name, due)
+            for rows in self._batches(due):
+                with self._tx():
+                    batch_steps, batch_measures, batch_problems = self._process_batch(
+                        rows, as_of, run_id, pass_name
+                    )
+                    conn.execute(
+                        "UPDATE runs SET claims_evaluated = claims_evaluated + ?, "
+                        "transitions = transitions + ?, measures = measures + ? "
+                        "WHERE id = ?",
+                        (
+                            len(rows) if pass_name == TIMERS else 0,
+                            len(batch_steps),
+                            batch_measures,
+                            run_id,
+                        ),
+                    )
+                problems.extend(batch_problems)
+                if collect:
+                    steps.extend(batch_steps)
+                if not self._dry:
+                    for step in batch_steps:
+                        for listener in self.listeners:
+                            listener(step)
+                    if self.after_batch is not None:
+                        self.after_batch(batch_number)
+                batch_number += 1
 
         with self._tx():
             conn.execute(
@@ -297,22 +304,41 @@ class Runner:
                 "UPDATE events SET applied_run = ? WHERE id = ?", (run_id, event[0])
             )
 
-    def _select_due(self, day: str) -> int:
-        """Collect the claims this run must look at, in a stable order."""
-        conn = self.store.conn
-        conn.execute("DROP TABLE IF EXISTS temp.due")
-        conn.execute(
-            """
-            CREATE TEMP TABLE due AS
-            SELECT c.id AS id FROM claims c JOIN (
-                SELECT id FROM claims WHERE next_check <= :day
-                UNION SELECT id FROM claims WHERE changed = 1 AND issue_date <= :day
-                UNION SELECT claim_id FROM payments
+    def _anything_due(self, day: str) -> bool:
+        return bool(
+            self._select_due(day, ITEMS) or self._select_due(day, TIMERS)
+        ) or bool(
+            self.store.conn.execute(
+                "SELECT 1 FROM events WHERE claim_id IS NULL AND applied_run IS NULL "
+                "AND happened_on <= ? LIMIT 1",
+                (day,),
+            ).fetchone()
+        )
+
+    def _select_due(self, day: str, pass_name: str) -> int:
+        """Collect the claims one pass must look at, in a stable order.
+
+        The items pass takes claims with payments or events dated up to the
+        as-of date; the timers pass takes claims that are new, changed, or
+        whose next check has come.
+        """
+        if pass_name == ITEMS:
+            wanted = """
+                SELECT claim_id AS id FROM payments
                     WHERE applied_run IS NULL AND paid_on <= :day
                 UNION SELECT claim_id FROM events
                     WHERE applied_run IS NULL AND claim_id IS NOT NULL
-                    AND happened_on <= :day
-            ) d ON d.id = c.id
+                    AND happened_on <= :day"""
+        else:
+            wanted = """
+                SELECT id FROM claims WHERE next_check <= :day
+                UNION SELECT id FROM claims WHERE changed = 1 AND issue_date <= :day"""
+        conn = self.store.conn
+        conn.execute("DROP TABLE IF EXISTS temp.due")
+        conn.execute(
+            f"""
+            CREATE TEMP TABLE due AS
+            SELECT c.id AS id FROM claims c JOIN ({wanted}) d ON d.id = c.id
             WHERE c.issue_date <= :day
             ORDER BY c.customer_id, c.id
             """,
@@ -353,18 +379,24 @@ class Runner:
     # ---- one batch ----------------------------------------------------------
 
     def _process_batch(
-        self, rows: list[dict[str, Any]], as_of: dt.date, run_id: int
+        self, rows: list[dict[str, Any]], as_of: dt.date, run_id: int, pass_name: str
     ) -> tuple[list[Step], int, list[str]]:
         conn = self.store.conn
         customers = self._customers({row["customer_id"] for row in rows}, as_of)
-        items = self._pending_items([row["id"] for row in rows], as_of)
+        items = (
+            self._pending_items([row["id"] for row in rows], as_of)
+            if pass_name == ITEMS
+            else {}
+        )
 
         works: list[_Work] = []
         problems: list[str] = []
         for row in rows:
             work = self._work(row, customers[row["customer_id"]], as_of)
             try:
-                self._advance(work, items.get(row["id"], []), as_of)
+                self._advance(
+                    work, items.get(row["id"], []), as_of, timers=pass_name == TIMERS
+                )
             except MoveRefused as error:
                 problems.append(f"claim {row['id']}: {error}; left as it was")
                 log.warning("claim %s: %s", row["id"], error)
@@ -417,8 +449,8 @@ class Runner:
         conn.executemany(
             "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
             "hold_return = ?, hold_return_since = ?, next_check = ?, "
-            "settled_on = ?, open_amount = ?, changed = 0 WHERE id = ?",
-            [self._claim_update(work, as_of) for work in works],
+            "settled_on = ?, open_amount = ?, changed = ? WHERE id = ?",
+            [self._claim_update(work, as_of, pass_name) for work in works],
         )
         applied = [item for work in works for item in items.get(work.row["id"], [])]
         for table in ("payments", "events"):
@@ -590,7 +622,7 @@ class Runner:
         )
 
     def _advance(
-        self, work: _Work, items: list[dict[str, Any]], as_of: dt.date
+        self, work: _Work, items: list[dict[str, Any]], as_of: dt.date, *, timers: bool
     ) -> None:
         if work.state is None or self._may_reallocate(work):
             self._allocate(work, as_of)
@@ -610,8 +642,10 @@ class Runner:
                     work, machine, item["kind"], item["on"], f"event {item['id']}"
                 )
 
-        if machine.is_open(work.state or "") and (
-            work.state_since is None or work.state_since < as_of
+        if (
+            timers
+            and machine.is_open(work.state or "")
+            and (work.state_since is None or work.state_since < as_of)
         ):
             self._timed_step(work, machine, as_of)
 
@@ -866,7 +900,9 @@ class Runner:
             "run",
         )
 
-    def _claim_update(self, work: _Work, as_of: dt.date) -> tuple[Any, ...]:
+    def _claim_update(
+        self, work: _Work, as_of: dt.date, pass_name: str
+    ) -> tuple[Any, ...]:
         next_check = self._next_check(work, as_of)
         return (
             work.group,
@@ -877,6 +913,8 @@ class Runner:
             _iso(next_check),
             _iso(work.settled_on),
             str(work.open_amount.amount),
+            # After the items pass the timers pass must still look at the claim.
+            int(pass_name == ITEMS and machine_is_open(self.machines, work)),
             work.row["id"],
         )
 
@@ -899,6 +937,12 @@ class Runner:
             day = max(day, tomorrow)
             earliest = day if earliest is None else min(earliest, day)
         return earliest
+
+
+def machine_is_open(machines: dict[str, GroupMachine], work: _Work) -> bool:
+    """True when the claim's group knows its state and dunning goes on from it."""
+    machine = machines.get(work.group or "")
+    return machine is not None and machine.is_open(work.state or "")
 
 
 def _timer_reason(

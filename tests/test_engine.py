@@ -442,3 +442,35 @@ def test_engine_open_loads_policy_and_database(tmp_path: Path) -> None:
 
     assert engine.policy.header.name == "Three steps"
     engine.close()
+
+
+OLDEST_UNPAID = """\
+policy "Oldest unpaid" version "1"
+  currency EUR
+
+group everyone otherwise
+
+dunning everyone
+  terminal flagged
+  current -> flagged when customer.days_since_oldest_unpaid >= 40 days
+"""
+
+
+def test_customer_figures_see_todays_payments_first(tmp_path: Path) -> None:
+    """A (issued 01-01) paid 02-10 no longer counts that day; B (01-20) flags 02-29.
+
+    On 02-10 A would be 40 days old, but it is paid that day and payments come
+    first, so the oldest unpaid claim is B at 21 days. B reaches 40 days on
+    2012-02-29 (2012 is a leap year: 01-20 + 40 days).
+    """
+    engine = make_engine(tmp_path, OLDEST_UNPAID)
+    add_claim(engine, "A", due="2012-01-31", issued="2012-01-01")
+    add_claim(engine, "B", due="2012-02-19", issued="2012-01-20")
+    add_payment(engine, "P1", "A", "100.00", "2012-02-10")
+
+    moves = run_days(engine, "2012-01-20", "2012-03-05")
+
+    assert timed_moves(moves) == {
+        "2012-02-10": ["A:current->paid"],
+        "2012-02-29": ["B:current->flagged"],
+    }
