@@ -22,7 +22,7 @@ from .guards import Guard, compile_guard
 log = logging.getLogger(__name__)
 
 SETTLE = "settle"
-"""Built-in trigger: a full payment moves a claim from any open state to `paid`."""
+"""Built-in trigger: a full payment moves a claim from any state to `paid`."""
 
 
 class MoveRefused(Exception):
@@ -101,7 +101,10 @@ class GroupMachine:
                 EventStep(event_rule, compile_guard(event_rule.guard), trigger)
             )
 
-        specs.append({"trigger": SETTLE, "source": open_states, "dest": PAID})
+        # Settlement leaves every state but `paid` itself: money collected by an
+        # agency or after a write-off still settles the claim.
+        unsettled = [s for s in dunning.states if s != PAID]
+        specs.append({"trigger": SETTLE, "source": unsettled, "dest": PAID})
         self._cursor = _Cursor()
         self.machine = Machine(
             model=self._cursor,

@@ -706,18 +706,22 @@ class Runner:
         settled = work.open_amount.amount <= 0
         if settled and work.settled_on is None:
             work.settled_on = item["on"]
-        if not machine.is_open(work.state or ""):
+        if work.state == PAID:
             return
 
-        if item["kind"] == "credit_note":
+        if not machine.is_open(work.state or ""):
+            names: list[str] = []
+        elif item["kind"] == "credit_note":
             names = ["credit_note"]
         else:
             names = ["payment"] if settled else ["partial_payment", "payment"]
         label = f"{item['kind'].replace('_', ' ')} {item['id']} of {amount}"
-        for name in names:
-            if self._apply_event(work, machine, name, item["on"], label):
-                break
-        if settled and machine.is_open(work.state or ""):
+        fired = any(
+            self._apply_event(work, machine, name, item["on"], label) for name in names
+        )
+        # A rule the policy wrote for the payment wins; otherwise a full payment
+        # settles the claim from whatever state it is in.
+        if settled and not fired and work.state != PAID:
             self._move(
                 work,
                 machine,

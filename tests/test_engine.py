@@ -474,3 +474,19 @@ def test_customer_figures_see_todays_payments_first(tmp_path: Path) -> None:
         "2012-02-10": ["A:current->paid"],
         "2012-02-29": ["B:current->flagged"],
     }
+
+
+def test_a_payment_settles_a_claim_even_in_a_terminal_state(tmp_path: Path) -> None:
+    """Handed over on 06-11 (terminal `collection`), paid 06-20: it ends `paid`."""
+    engine = make_engine(tmp_path, THREE_STEPS)
+    add_claim(engine, "A", due="2012-05-31")
+    add_payment(engine, "P1", "A", "100.00", "2012-06-20")
+
+    moves = run_days(engine, "2012-06-01", "2012-06-25")
+
+    assert timed_moves(moves) == {
+        "2012-06-05": ["A:current->first"],
+        "2012-06-07": ["A:first->second"],
+        "2012-06-11": ["A:second->collection"],
+        "2012-06-20": ["A:collection->paid"],
+    }
