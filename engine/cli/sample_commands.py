@@ -1,9 +1,128 @@
-"""Subcommands: sample_commands."""
+"""Subcommands: sample-data."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
 import click
+
+from engine.sample import DEFAULT_END, DEFAULT_START, SampleSettings, write_sample
+
+
+class _DateType(click.ParamType):
+    """A calendar date written as YYYY-MM-DD."""
+
+    name = "date"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+
+        # fromisoformat alone would also take forms such as 20250101.
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            self.fail(f"{value!r} is not a date written as YYYY-MM-DD", param, ctx)
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a day in the calendar", param, ctx)
+
+
+class _WholeNumber(click.ParamType):
+    """A whole number no smaller than a given one."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            number = value
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+        if number < self.minimum:
+            self.fail(f"{number} is less than {self.minimum}", param, ctx)
+        return number
+
+
+@click.command("sample-data")
+@click.option(
+    "--customers",
+    type=_WholeNumber(1),
+    required=True,
+    help="How many customers to make.",
+)
+@click.option(
+    "--claims",
+    type=_WholeNumber(1),
+    required=True,
+    help="How many claims (invoices) to make.",
+)
+@click.option(
+    "--seed",
+    type=_WholeNumber(0),
+    default=0,
+    show_default=True,
+    help="The same seed gives the same files.",
+)
+@click.option(
+    "--start",
+    type=_DateType(),
+    default=DEFAULT_START.isoformat(),
+    show_default=True,
+    help="First day claims are issued.",
+)
+@click.option(
+    "--end",
+    type=_DateType(),
+    default=DEFAULT_END.isoformat(),
+    show_default=True,
+    help="Last day claims are issued; nothing later is written.",
+)
+@click.argument(
+    "directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path)
+)
+def sample_data(
+    customers: int,
+    claims: int,
+    seed: int,
+    start: dt.date,
+    end: dt.date,
+    directory: Path,
+) -> None:
+    """Write realistic sample receivables to DIR as customers.csv, claims.csv,
+    payments.csv and events.csv, ready to import."""
+    if start > end:
+        raise click.BadParameter(
+            f"{start} is after --end {end}", param_hint="'--start'"
+        )
+
+    settings = SampleSettings(customers, claims, seed, start, end)
+    try:
+        summary = write_sample(directory, settings)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot write the sample to {directory}: {error.strerror}"
+        ) from None
+
+    counts = ", ".join(f"{file.path.name} {_rows(file.rows)}" for file in summary.files)
+    click.echo(f"Wrote {len(summary.files)} files to {directory}: {counts}.")
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
 
 
 def register(cli: click.Group) -> None:
     """Attach these commands to the main group."""
+    cli.add_command(sample_data)
