@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "E102": "unexpected word",
     "E103": "unexpected end of file",
     "E104": "wrong operator",
+    "E105": "condition nested too deeply",
     # Meaning: the text parses but does not make sense as a policy.
     "E201": "missing or repeated policy header",
     "E202": "duplicate name",
@@ -106,10 +107,12 @@ def suggest(name: str, known: Iterable[str], what: str) -> str:
 def render(diagnostic: Diagnostic, source: str) -> str:
     """`file:line:col: error CODE: message`, the source line, carets, the hint."""
     span = diagnostic.span
-    head = (
-        f"{diagnostic.path}:{span.line}:{span.column}: "
-        f"{diagnostic.severity.value} {diagnostic.code}: {diagnostic.message}"
-    )
+    # A problem with the file as a whole (unreadable, not text) has no place.
+    where = diagnostic.path
+    if span.line:
+        where += f":{span.line}:{span.column}"
+    severity = diagnostic.severity.value
+    head = f"{where}: {severity} {diagnostic.code}: {diagnostic.message}"
     lines = source.splitlines()
     out = [head]
 
@@ -119,7 +122,8 @@ def render(diagnostic: Diagnostic, source: str) -> str:
         end = span.end_column if span.end_line == span.line else len(text) + 1
         width = max(1, end - span.column)
         out.append(f"{gutter}{text}")
-        out.append(" " * (len(gutter) - 2) + "| " + " " * (span.column - 1) + "^" * width)
+        carets = " " * (span.column - 1) + "^" * width
+        out.append(" " * (len(gutter) - 2) + "| " + carets)
 
     if diagnostic.hint:
         out.append(f"      = hint: {diagnostic.hint}")

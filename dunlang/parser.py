@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib.resources import files
@@ -10,7 +12,7 @@ from importlib.resources import files
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from .errors import Diagnostic
+from .errors import Diagnostic, suggest
 from .model import Span
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,81 @@ def _expected_words(expected: set[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
+# The words a statement can start with; a line may also start with a state
+# name, as a transition.
+STATEMENT_WORDS = (
+    "calendar", "currency", "dunning", "group", "hold", "initial", "measure", "on",
+    "policy", "series", "terminal", "timezone", "use",
+)
+STATEMENT_START = (
+    "a statement like `group`, `measure` or `dunning`, or a transition like "
+    "`current -> reminded`"
+)
+# Words that go on a statement, written by mistake at the start of a new line.
+CONTINUATION_WORDS = ("and", "or", "not", "when", "do", "after", "from")
+CLOSING = {"(": ")", "[": "]"}
+
+
+def _line_text(text: str, line: int) -> str:
+    lines = text.split("\n")
+    return lines[line - 1] if 1 <= line <= len(lines) else ""
+
+
+def _line_start_problem(text: str, token: Token, expected: set[str],
+                        path: str) -> Diagnostic | None:
+    """A line whose first word is no statement, read as a transition that then
+    lacks its `->`: a misspelled statement (`grup a otherwise`) or a condition
+    carried on to the next line (`  or customer.kind = "x"`)."""
+    if "`->`" not in {_keyword_for(t) for t in expected}:
+        return None
+    line = token.line or 0
+    first = re.match(r"([ \t]*)([A-Za-z_][A-Za-z0-9_]*)[ \t]+$",
+                     _line_text(text, line)[: (token.column or 1) - 1])
+    if first is None or first.group(2) in STATEMENT_WORDS:
+        return None
+    word = first.group(2)
+    start = len(first.group(1)) + 1
+    span = Span(line, start, line, start + len(word))
+    if word in CONTINUATION_WORDS:
+        carry = ("to carry a condition on to the next line, put it in parentheses"
+                 if word in ("and", "or", "not") else
+                 f"write `{word}` on the line of the rule it belongs to")
+        return Diagnostic("E102", f"a line cannot start with `{word}`", span,
+                          f"a statement ends with its line; {carry}", path)
+    if not difflib.get_close_matches(word, STATEMENT_WORDS, n=1, cutoff=0.6):
+        return None
+    close = suggest(word, STATEMENT_WORDS, "statements").split("?")[0]
+    return Diagnostic(
+        "E102", f"`{word}` is not a statement", span,
+        f"{close}? A line that starts with a state name is a transition and needs "
+        "`->` next, like `current -> reminded`", path)
+
+
+def _unclosed_bracket(text: str, end: int) -> tuple[int, int, str] | None:
+    """Line, column and character of the innermost `(` or `[` still open at
+    position `end`; quoted texts and comments do not count."""
+    stack: list[tuple[int, int, str]] = []
+    line, column, quoted, comment = 1, 1, False, False
+    for char in text[:end]:
+        if char == "\n":
+            line, column, quoted, comment = line + 1, 1, False, False
+            continue
+        if comment:
+            pass
+        elif char == '"':
+            quoted = not quoted
+        elif quoted:
+            pass
+        elif char == "#":
+            comment = True
+        elif char in "([":
+            stack.append((line, column, char))
+        elif char in ")]" and stack:
+            stack.pop()
+        column += 1
+    return stack[-1] if stack else None
+
+
 def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
     line, column = error.line, error.column
     if isinstance(error, UnexpectedCharacters):
@@ -119,10 +196,10 @@ def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
                 "write a single `=` to compare", path,
             )
         allowed = error.allowed or set()
-        return Diagnostic(
-            "E101", f"unexpected character `{char}`", span,
-            f"expected {_expected_words(allowed)}" if allowed else None, path,
-        )
+        hint = f"expected {_expected_words(allowed)}" if allowed else None
+        if "NAME" in allowed and not _line_text(text, line)[: column - 1].strip():
+            hint = f"expected {STATEMENT_START}"
+        return Diagnostic("E101", f"unexpected character `{char}`", span, hint, path)
     if isinstance(error, UnexpectedEOF):
         last = len(text.splitlines()) or 1
         return Diagnostic(
@@ -138,6 +215,16 @@ def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
             "E103", "the file ends in the middle of a statement",
             Span(last, 1, last, 1), f"expected {_expected_words(expected)}", path,
         )
+    at_end = token.type == "_NL" and not re.sub(
+        r"#[^\n]*", "", text[token.end_pos or 0 :]).strip()
+    opened = _unclosed_bracket(text, len(text) if at_end else token.start_pos or 0)
+    if opened is not None and at_end:
+        open_line, open_column, char = opened
+        return Diagnostic(
+            "E103", f"the file ends before this `{char}` is closed",
+            Span(open_line, open_column, open_line, open_column + 1),
+            f"close it with `{CLOSING[char]}`; inside brackets a statement goes on "
+            "over the next lines", path)
     value = str(token).strip() or "end of line"
     width = max(1, len(str(token).split("\n")[0]))
     end_column = token.end_column if token.end_line == line else column + width
@@ -156,8 +243,15 @@ def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
                           "write `->` between the two state names", path)
     else:
         message = f"unexpected `{value}`"
-    return Diagnostic("E102", message, span, f"expected {_expected_words(expected)}",
-                      path)
+        misspelled = _line_start_problem(text, token, expected, path)
+        if misspelled is not None:
+            return misspelled
+    hint = f"expected {_expected_words(expected)}"
+    if opened is not None and opened[0] < span.line:
+        open_line, _, char = opened
+        hint = (f"the `{char}` on line {open_line} is not closed, so its statement "
+                f"goes on into this line; close it with `{CLOSING[char]}`")
+    return Diagnostic("E102", message, span, hint, path)
 
 
 def _blank_line(text: str, line: int) -> str:
@@ -168,7 +262,9 @@ def _blank_line(text: str, line: int) -> str:
     return "\n".join(lines)
 
 
-def parse_tree(text: str, path: str = "<policy>") -> tuple[Tree | None, list[Diagnostic]]:
+def parse_tree(
+    text: str, path: str = "<policy>"
+) -> tuple[Tree | None, list[Diagnostic]]:
     """Parse policy text; on syntax errors return every one of them and no tree.
 
     After each error the offending line is blanked and parsing starts again, so

@@ -28,8 +28,11 @@ def _check_file(path: Path) -> CheckResult:
         # Limitation: conditions nested hundreds of levels deep exceed Python's
         # stack while the model is built; say so instead of crashing.
         problem = Diagnostic(
-            "E105", "a condition is nested too deeply to read", path=name,
-            hint="write conditions with fewer `not` in a row")
+            "E105",
+            "a condition is nested too deeply to read",
+            path=name,
+            hint="write conditions with fewer `not` in a row",
+        )
         return CheckResult(name, source, None, (problem,))
 
 
@@ -52,24 +55,31 @@ def _summary(result: CheckResult) -> str:
 
 def _failed(result: CheckResult, strict: bool) -> bool:
     """Errors fail a file; under --strict warnings fail it too."""
-    return any(
-        d.severity is Severity.ERROR or strict for d in result.diagnostics
-    )
+    return any(d.severity is Severity.ERROR or strict for d in result.diagnostics)
 
 
 @click.command("check")
 @click.argument(
-    "files", nargs=-1, required=True,
+    "files",
+    nargs=-1,
+    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-@click.option("--strict", is_flag=True,
-              help="Fail on warnings too, not only on errors.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]),
-              default="text", show_default=True,
-              help="Readable text, or a JSON list of all diagnostics.")
+@click.option(
+    "--strict", is_flag=True, help="Fail on warnings too, not only on errors."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Readable text, or a JSON list of all diagnostics.",
+)
 @click.pass_context
-def check(context: click.Context, files: tuple[Path, ...], strict: bool,
-          output_format: str) -> None:
+def check(
+    context: click.Context, files: tuple[Path, ...], strict: bool, output_format: str
+) -> None:
     """Check policy FILES and report every error and warning in them.
 
     Exits with 0 when every file is clean, 1 when any file has an error (or,
