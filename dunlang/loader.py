@@ -41,13 +41,24 @@ class CheckResult:
 def check_text(source: str, path: str = "<policy>") -> CheckResult:
     """Parse and check policy text without raising; syntax errors stop before
     the meaning checks, which would only repeat them."""
-    tree, diagnostics = parse_tree(source, path)
-    policy = None
-    if tree is not None:
-        policy, problems = build_policy(tree, source, path)
-        diagnostics = list(problems)
-        if policy is not None:
-            diagnostics.extend(check_policy(policy))
+    try:
+        tree, diagnostics = parse_tree(source, path)
+        policy = None
+        if tree is not None:
+            policy, problems = build_policy(tree, source, path)
+            diagnostics = list(problems)
+            if policy is not None:
+                diagnostics.extend(check_policy(policy))
+    except RecursionError:
+        # Limitation: conditions nested hundreds of levels deep exceed Python's
+        # stack while the model is built; say so instead of crashing.
+        problem = Diagnostic(
+            "E105",
+            "a condition is nested too deeply to read",
+            path=path,
+            hint="write conditions with fewer `not` or parentheses in a row",
+        )
+        return CheckResult(path, source, None, (problem,))
     ordered = tuple(
         sorted(diagnostics, key=lambda d: (d.span.line, d.span.column, d.code))
     )

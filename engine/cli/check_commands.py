@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 import dunlang
-from dunlang import CheckResult, Diagnostic, PolicyError, Severity
+from dunlang import CheckResult, PolicyError, Severity
 
 log = logging.getLogger(__name__)
 
@@ -22,18 +22,7 @@ def _check_file(path: Path) -> CheckResult:
     except PolicyError as error:
         return CheckResult(name, "", None, error.diagnostics)
 
-    try:
-        return dunlang.check_text(source, name)
-    except RecursionError:
-        # Limitation: conditions nested hundreds of levels deep exceed Python's
-        # stack while the model is built; say so instead of crashing.
-        problem = Diagnostic(
-            "E105",
-            "a condition is nested too deeply to read",
-            path=name,
-            hint="write conditions with fewer `not` in a row",
-        )
-        return CheckResult(name, source, None, (problem,))
+    return dunlang.check_text(source, name)
 
 
 def _count(number: int, word: str) -> str:
