@@ -56,7 +56,7 @@ def check_text(source: str, path: str = "<policy>") -> CheckResult:
             "E105",
             "a condition is nested too deeply to read",
             path=path,
-            hint="write conditions with fewer `not` or parentheses in a row",
+            hint="write conditions with fewer `not` in a row",
         )
         return CheckResult(path, source, None, (problem,))
     ordered = tuple(
