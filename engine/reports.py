@@ -29,6 +29,28 @@ def _add(amounts: Amounts, currency: str, amount: Decimal) -> None:
     amounts[currency] = amounts.get(currency, Decimal(0)) + amount
 
 
+def _balance_days(
+    amount: Decimal,
+    issued: str,
+    payments: list[tuple[str, Decimal]],
+    start: dt.date,
+    end: dt.date,
+) -> Decimal:
+    """Open balance times days open, counted inside the period only."""
+    total = Decimal(0)
+    balance = amount
+    since = max(dt.date.fromisoformat(issued), start)
+    for paid_on, paid in payments:
+        day = dt.date.fromisoformat(paid_on)
+        if day > since:
+            total += balance * (day - since).days
+            since = day
+        balance -= paid
+        if balance <= 0:
+            return total
+    return total + balance * max(0, (end - since).days + 1)
+
+
 def _bucket(days_past_due: int) -> str:
     if days_past_due <= 0:
         return AGE_BUCKETS[0]
@@ -57,6 +79,7 @@ class GroupFigures:
     ages: dict[str, Amounts] = field(factory=lambda: {b: {} for b in AGE_BUCKETS})
     settled: int = 0
     days_late_total: int = 0
+    balance_days: Amounts = field(factory=dict)
 
     @property
     def average_days_late(self) -> Decimal | None:
@@ -73,13 +96,14 @@ class GroupFigures:
         share = self.collected.get(currency, Decimal(0)) / due
         return (share * 100).quantize(Decimal("0.01"))
 
-    def collection_period(self, currency: str, days: int) -> Decimal | None:
-        """Days sales outstanding: open at the end / billed in the period * days."""
+    def collection_period(self, currency: str) -> Decimal | None:
+        """Days sales outstanding: the average open balance over the period,
+        divided by what was billed per day (both over the same days)."""
         billed = self.billed.get(currency)
         if not billed:
             return None
-        outstanding = self.open_at_end.get(currency, Decimal(0))
-        return (outstanding / billed * days).quantize(Decimal("0.1"))
+        balance_days = self.balance_days.get(currency, Decimal(0))
+        return (balance_days / billed).quantize(Decimal("0.1"))
 
 
 @frozen
@@ -101,8 +125,20 @@ class Report:
         rows: list[dict[str, Any]] = []
 
         def put(group: str, metric: str, value: Any, currency: str = "") -> None:
-            rows.append({"group": group, "metric": metric, "currency": currency,
-                         "value": "" if value is None else str(value)})
+            if (
+                currency
+                and isinstance(value, Decimal)
+                and not metric.endswith(("_percent", "_days"))
+            ):
+                value = round_money(value, currency)
+            rows.append(
+                {
+                    "group": group,
+                    "metric": metric,
+                    "currency": currency,
+                    "value": "" if value is None else str(value),
+                }
+            )
 
         for name, figures in self.groups.items():
             put(name, "claims", figures.claims)
@@ -112,24 +148,52 @@ class Report:
                 put(name, f"final_state.{state}", figures.final_states[state])
             put(name, "settled_claims", figures.settled)
             put(name, "average_days_late", figures.average_days_late)
-            currencies = sorted(set(figures.billed) | set(figures.open_at_end)
-                                | set(figures.fees) | set(figures.cost))
+            currencies = sorted(
+                set(figures.billed)
+                | set(figures.open_at_end)
+                | set(figures.fees)
+                | set(figures.cost)
+            )
             for currency in currencies:
                 put(name, "fees", figures.fees.get(currency, Decimal(0)), currency)
-                put(name, "cost_of_measures", figures.cost.get(currency, Decimal(0)),
-                    currency)
+                put(
+                    name,
+                    "cost_of_measures",
+                    figures.cost.get(currency, Decimal(0)),
+                    currency,
+                )
                 put(name, "billed", figures.billed.get(currency, Decimal(0)), currency)
-                put(name, "collected", figures.collected.get(currency, Decimal(0)),
-                    currency)
-                put(name, "realization_ratio_percent", figures.realization(currency),
-                    currency)
-                put(name, "collection_period_days",
-                    figures.collection_period(currency, self.days), currency)
-                put(name, "open_at_end", figures.open_at_end.get(currency, Decimal(0)),
-                    currency)
+                put(
+                    name,
+                    "collected",
+                    figures.collected.get(currency, Decimal(0)),
+                    currency,
+                )
+                put(
+                    name,
+                    "realization_ratio_percent",
+                    figures.realization(currency),
+                    currency,
+                )
+                put(
+                    name,
+                    "collection_period_days",
+                    figures.collection_period(currency),
+                    currency,
+                )
+                put(
+                    name,
+                    "open_at_end",
+                    figures.open_at_end.get(currency, Decimal(0)),
+                    currency,
+                )
                 for bucket in AGE_BUCKETS:
-                    put(name, f"open_by_age.{bucket}",
-                        figures.ages[bucket].get(currency, Decimal(0)), currency)
+                    put(
+                        name,
+                        f"open_by_age.{bucket}",
+                        figures.ages[bucket].get(currency, Decimal(0)),
+                        currency,
+                    )
         return rows
 
 
@@ -145,8 +209,20 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
 
     claims = conn.execute(
         "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
-        "due_date, settled_on FROM claims WHERE issue_date <= ?", (last,))
-    for ident, group, state, currency, amount, open_amount, issued, due, settled in claims:
+        "due_date, settled_on FROM claims WHERE issue_date <= ?",
+        (last,),
+    )
+    for (
+        ident,
+        group,
+        state,
+        currency,
+        amount,
+        open_amount,
+        issued,
+        due,
+        settled,
+    ) in claims:
         amount, open_amount = Decimal(amount), Decimal(open_amount)
         due_date = dt.date.fromisoformat(due)
         for figures in both(group):
@@ -158,16 +234,36 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
                 _add(figures.fell_due, currency, amount)
             if open_amount > 0:
                 _add(figures.open_at_end, currency, open_amount)
-                _add(figures.ages[_bucket((end - due_date).days)], currency, open_amount)
+                _add(
+                    figures.ages[_bucket((end - due_date).days)], currency, open_amount
+                )
             if settled and first <= settled <= last:
                 figures.settled += 1
                 late = (dt.date.fromisoformat(settled) - due_date).days
                 figures.days_late_total += max(0, late)
 
+    paid: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    for claim_id, paid_on, amount in conn.execute(
+        "SELECT claim_id, paid_on, amount FROM payments WHERE paid_on <= ? "
+        "ORDER BY paid_on",
+        (last,),
+    ):
+        paid[claim_id].append((paid_on, Decimal(amount)))
+    for ident, group, currency, amount, issued in conn.execute(
+        "SELECT id, group_name, currency, amount, issue_date FROM claims "
+        "WHERE issue_date <= ?",
+        (last,),
+    ):
+        weight = _balance_days(Decimal(amount), issued, paid.get(ident, []), start, end)
+        for figures in both(group):
+            _add(figures.balance_days, currency, weight)
+
     collected = conn.execute(
         "SELECT c.group_name, p.currency, p.amount FROM payments p "
         "JOIN claims c ON c.id = p.claim_id "
-        "WHERE p.paid_on <= ? AND c.due_date BETWEEN ? AND ?", (last, first, last))
+        "WHERE p.paid_on <= ? AND c.due_date BETWEEN ? AND ?",
+        (last, first, last),
+    )
     for group, currency, amount in collected:
         for figures in both(group):
             _add(figures.collected, currency, Decimal(amount))
@@ -175,16 +271,23 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
     measures = conn.execute(
         "SELECT t.group_name, m.measure, m.kind, m.currency, m.fee, m.cost, m.claim_id, "
         "m.as_of FROM measures m JOIN transitions t ON t.id = m.transition_id "
-        "WHERE m.as_of BETWEEN ? AND ?", (first, last))
+        "WHERE m.as_of BETWEEN ? AND ?",
+        (first, last),
+    )
     for group, name, kind, currency, fee, cost, claim_id, as_of in measures:
         amount_cost = Decimal(cost) if cost else Decimal(0)
         definition = policy.measures.get(name)
-        percent = definition.cost.percent_of_collected if (
-            definition and definition.cost) else None
+        percent = (
+            definition.cost.percent_of_collected
+            if (definition and definition.cost)
+            else None
+        )
         if percent is not None:
             after = conn.execute(
                 "SELECT amount FROM payments WHERE claim_id = ? AND paid_on >= ? "
-                "AND paid_on <= ?", (claim_id, as_of, last)).fetchall()
+                "AND paid_on <= ?",
+                (claim_id, as_of, last),
+            ).fetchall()
             base = sum((Decimal(a) for (a,) in after), Decimal(0))
             amount_cost += round_money(base * percent / 100, currency)
         for figures in both(group):
@@ -201,8 +304,9 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
 
 def render_text(report: Report) -> str:
     """The report as aligned text for a terminal."""
-    lines = [f"policy \"{report.policy}\", {report.start} to {report.end} "
-             f"({report.days} days)"]
+    lines = [
+        f'policy "{report.policy}", {report.start} to {report.end} ({report.days} days)'
+    ]
     for name, figures in report.groups.items():
         lines.append("")
         lines.append(f"{name}: {figures.claims} claims")
@@ -211,26 +315,40 @@ def render_text(report: Report) -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(figures.final_states.items()))
         lines.append(f"  claims by state       {states}")
         late = figures.average_days_late
-        lines.append(f"  average days late     {late if late is not None else '-'} "
-                     f"({figures.settled} claims settled)")
-        currencies = sorted(set(figures.billed) | set(figures.open_at_end)
-                            | set(figures.fees) | set(figures.cost))
+        lines.append(
+            f"  average days late     {late if late is not None else '-'} "
+            f"({figures.settled} claims settled)"
+        )
+        currencies = sorted(
+            set(figures.billed)
+            | set(figures.open_at_end)
+            | set(figures.fees)
+            | set(figures.cost)
+        )
         for currency in currencies:
+
             def money(amounts: Amounts, currency: str = currency) -> str:
                 return f"{amounts.get(currency, Decimal(0)):,.2f} {currency}"
+
             ratio = figures.realization(currency)
-            period = figures.collection_period(currency, report.days)
+            period = figures.collection_period(currency)
             lines.append(f"  fees charged          {money(figures.fees)}")
             lines.append(f"  cost of measures      {money(figures.cost)}")
             lines.append(f"  billed                {money(figures.billed)}")
-            lines.append(f"  collected             {money(figures.collected)} of "
-                         f"{money(figures.fell_due)} that fell due")
-            lines.append(f"  realization ratio     "
-                         f"{f'{ratio} %' if ratio is not None else '-'}")
-            lines.append(f"  collection period     "
-                         f"{f'{period} days' if period is not None else '-'}")
-            ages = ", ".join(f"{bucket} {money(figures.ages[bucket])}"
-                             for bucket in AGE_BUCKETS)
+            lines.append(
+                f"  collected             {money(figures.collected)} of "
+                f"{money(figures.fell_due)} that fell due"
+            )
+            lines.append(
+                f"  realization ratio     {f'{ratio} %' if ratio is not None else '-'}"
+            )
+            lines.append(
+                f"  collection period     "
+                f"{f'{period} days' if period is not None else '-'}"
+            )
+            ages = ", ".join(
+                f"{bucket} {money(figures.ages[bucket])}" for bucket in AGE_BUCKETS
+            )
             lines.append(f"  open at end           {money(figures.open_at_end)}")
             lines.append(f"  open by days overdue  {ages}")
     return "\n".join(lines)

@@ -624,7 +624,8 @@ class Runner:
     def _advance(
         self, work: _Work, items: list[dict[str, Any]], as_of: dt.date, *, timers: bool
     ) -> None:
-        if work.state is None or self._may_reallocate(work):
+        allocated = work.state is None or self._may_reallocate(work)
+        if allocated:
             self._allocate(work, as_of)
         machine = self.machines.get(work.group or "")
         if machine is None:
@@ -645,7 +646,9 @@ class Runner:
         if (
             timers
             and machine.is_open(work.state or "")
-            and (work.state_since is None or work.state_since < as_of)
+            # A claim that entered its state today takes no timed step today,
+            # unless it entered it by being allocated in this very run.
+            and (allocated or work.state_since is None or work.state_since < as_of)
         ):
             self._timed_step(work, machine, as_of)
 
