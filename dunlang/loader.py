@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attrs import frozen
+from lark.exceptions import VisitError
 
 from .checks import check_policy
 from .errors import Diagnostic, PolicyError, Severity
@@ -49,7 +50,11 @@ def check_text(source: str, path: str = "<policy>") -> CheckResult:
             diagnostics = list(problems)
             if policy is not None:
                 diagnostics.extend(check_policy(policy))
-    except RecursionError:
+    except (RecursionError, VisitError) as error:
+        if isinstance(error, VisitError) and not isinstance(
+            error.orig_exc, RecursionError
+        ):
+            raise
         # Limitation: conditions nested hundreds of levels deep exceed Python's
         # stack while the model is built; say so instead of crashing.
         problem = Diagnostic(
