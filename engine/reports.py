@@ -208,12 +208,11 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
         return groups[group or "(not allocated)"], total
 
     claims = conn.execute(
-        "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
+        "SELECT group_name, state, currency, amount, open_amount, issue_date, "
         "due_date, settled_on FROM claims WHERE issue_date <= ?",
         (last,),
     )
     for (
-        ident,
         group,
         state,
         currency,
@@ -269,8 +268,8 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
             _add(figures.collected, currency, Decimal(amount))
 
     measures = conn.execute(
-        "SELECT t.group_name, m.measure, m.kind, m.currency, m.fee, m.cost, m.claim_id, "
-        "m.as_of FROM measures m JOIN transitions t ON t.id = m.transition_id "
+        "SELECT t.group_name, m.measure, m.kind, m.currency, m.fee, m.cost, "
+        "m.claim_id, m.as_of FROM measures m JOIN transitions t ON t.id = m.transition_id "
         "WHERE m.as_of BETWEEN ? AND ?",
         (first, last),
     )

@@ -30,14 +30,18 @@ def _load_data(store_path: str, data: str, mapping_name: str | None) -> list[str
     try:
         if Path(data).is_dir():
             if mapping_name:
-                raise click.UsageError("--mapping goes with a single --data file, "
-                                       "not a folder of native files")
-            found = [kind for kind in NATIVE_FILES
-                     if (Path(data) / f"{kind}.csv").exists()]
+                raise click.UsageError(
+                    "--mapping goes with a single --data file, "
+                    "not a folder of native files"
+                )
+            found = [
+                kind for kind in NATIVE_FILES if (Path(data) / f"{kind}.csv").exists()
+            ]
             if "claims" not in found:
                 raise click.UsageError(
                     f"{data} has no claims.csv; a data folder holds customers.csv, "
-                    "claims.csv and optionally payments.csv and events.csv")
+                    "claims.csv and optionally payments.csv and events.csv"
+                )
             for kind in found:
                 prepared = check_file(str(Path(data) / f"{kind}.csv"), [kind])
                 for result in apply_import(store, prepared):
@@ -46,7 +50,8 @@ def _load_data(store_path: str, data: str, mapping_name: str | None) -> list[str
             if not mapping_name:
                 raise click.UsageError(
                     "a single --data file needs --mapping saying how to read it "
-                    "(for example --mapping ibm-late-payment-histories)")
+                    "(for example --mapping ibm-late-payment-histories)"
+                )
             mapping = load_mapping(mapping_name)
             kinds = [kind for kind in NATIVE_FILES if kind in mapping.tables]
             for result in apply_import(store, check_file(data, kinds, mapping)):
@@ -60,8 +65,9 @@ def _load_data(store_path: str, data: str, mapping_name: str | None) -> list[str
 
 def _csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["group", "metric", "currency", "value"],
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=["group", "metric", "currency", "value"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(report.as_rows())
     return out.getvalue()
@@ -79,26 +85,58 @@ def _json(report: Report) -> str:
 
 
 @click.command("simulate")
-@click.option("--policy", "policy_path", required=True,
-              type=click.Path(exists=True, dir_okay=False), help="The policy file.")
-@click.option("--data", required=True, type=click.Path(exists=True),
-              help="A folder of native CSV files, or one file read with --mapping.")
-@click.option("--mapping", "mapping_name",
-              help="Mapping file or bundled mapping name for a single --data file.")
-@click.option("--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD).")
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The policy file.",
+)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True),
+    help="A folder of native CSV files, or one file read with --mapping.",
+)
+@click.option(
+    "--mapping",
+    "mapping_name",
+    help="Mapping file or bundled mapping name for a single --data file.",
+)
+@click.option(
+    "--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD)."
+)
 @click.option("--to", "end", required=True, type=DATE, help="Last day (YYYY-MM-DD).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False),
-              help="Keep the simulation in this database (default: a temporary one).")
-@click.option("--format", "form", type=click.Choice(["text", "json", "csv"]),
-              default="text", show_default=True, help="How to print the summary.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="Keep the simulation in this database (default: a temporary one).",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="How to print the summary.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def simulate_command(policy_path: str, data: str, mapping_name: str | None,
-                     start: dt.datetime, end: dt.datetime, db_path: str | None,
-                     form: str, quiet: bool) -> None:
+def simulate_command(
+    policy_path: str,
+    data: str,
+    mapping_name: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    db_path: str | None,
+    form: str,
+    quiet: bool,
+) -> None:
     """Replay a period day by day and report what the policy would have done."""
     if end < start:
-        raise click.BadParameter(f"{end.date()} is before --from {start.date()}",
-                                 param_hint="'--to'")
+        raise click.BadParameter(
+            f"{end.date()} is before --from {start.date()}", param_hint="'--to'"
+        )
     policy = load_or_exit(policy_path)
     with tempfile.TemporaryDirectory(prefix="dunning-") as folder:
         path = db_path or str(Path(folder) / "simulation.db")
@@ -109,9 +147,14 @@ def simulate_command(policy_path: str, data: str, mapping_name: str | None,
 
         store = open_store(path)
         days = len(run_days(start.date(), end.date(), policy))
-        progress = Progress(TextColumn("simulating {task.fields[day]}"), BarColumn(),
-                            MofNCompleteColumn(), disable=quiet,
-                            console=None, transient=True)
+        progress = Progress(
+            TextColumn("simulating {task.fields[day]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            disable=quiet,
+            console=None,
+            transient=True,
+        )
         try:
             with progress:
                 task = progress.add_task("days", total=days, day="")
@@ -119,8 +162,9 @@ def simulate_command(policy_path: str, data: str, mapping_name: str | None,
                 def advance(day: dt.date) -> None:
                     progress.update(task, advance=1, day=day.isoformat())
 
-                report = simulate(store, policy, start.date(), end.date(),
-                                  on_day=advance)
+                report = simulate(
+                    store, policy, start.date(), end.date(), on_day=advance
+                )
         except RunError as error:
             raise click.ClickException(str(error)) from None
         finally:
