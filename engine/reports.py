@@ -269,7 +269,8 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
 
     measures = conn.execute(
         "SELECT t.group_name, m.measure, m.kind, m.currency, m.fee, m.cost, "
-        "m.claim_id, m.as_of FROM measures m JOIN transitions t ON t.id = m.transition_id "
+        "m.claim_id, m.as_of FROM measures m "
+        "JOIN transitions t ON t.id = m.transition_id "
         "WHERE m.as_of BETWEEN ? AND ?",
         (first, last),
     )
