@@ -1,0 +1,894 @@
+"""The importer: native files, mapping files, the IBM sample, bad rows, re-imports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.importer import (
+    ImportFailed,
+    ImportResult,
+    apply_import,
+    check_file,
+    import_file,
+)
+from engine.mapping import attribute_key, bundled_mappings, load_mapping
+from engine.store import Store
+
+IBM = "ibm-late-payment-histories/WA_Fn-UseC_-Accounts-Receivable.csv"
+NOON = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
+
+CUSTOMERS = """\
+id,name,kind,segment,country,language,email,address,credit_limit,currency,dunning_group
+C1,Alpha GmbH,business,key,DE,de,ap@alpha.example,"Hauptstr. 1, 10115 Berlin",5000.00,EUR,
+C2,Bea Bauer,consumer,retail,AT,de,,,,,
+"""
+CLAIMS = """\
+id,customer_id,kind,currency,amount,issue_date,due_date
+I1,C1,invoice,EUR,100.00,2025-01-02,2025-02-01
+I2,C1,,EUR,60.50,2025-01-10,2025-01-24
+I3,C2,instalment,EUR,19.99,2025-02-01,2025-02-15
+"""
+PAYMENTS = """\
+id,claim_id,amount,currency,paid_on,kind
+P1,I1,40.00,EUR,2025-02-10,payment
+P2,I2,60.50,EUR,2025-01-20,
+"""
+EVENTS = """\
+id,claim_id,customer_id,kind,happened_on,until,amount,reason
+E1,I1,C1,promise_given,2025-02-05,2025-02-28,60.00,will pay at month end
+E2,,C2,hold_set,2025-02-03,,,customer in hospital
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """An empty dunning database in a temporary folder."""
+    return Store.open(tmp_path / "test.db")
+
+
+def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> str:
+    """Write a data file and return its path as text."""
+    path = folder / name
+    path.write_text(text, encoding=encoding)
+    return str(path)
+
+
+def rows(store: Store, sql: str) -> list[tuple[object, ...]]:
+    """All rows of a query."""
+    return store.conn.execute(sql).fetchall()
+
+
+def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the tables an import writes, to compare before and after."""
+    tables = ("customers", "claims", "payments", "events", "audit_changes")
+    return {table: rows(store, f"SELECT * FROM {table} ORDER BY 1") for table in tables}
+
+
+def load_native(store: Store, folder: Path) -> list[ImportResult]:
+    """Import the four native sample files of this module."""
+    texts = {"customers": CUSTOMERS, "claims": CLAIMS, "payments": PAYMENTS}
+    texts["events"] = EVENTS
+    return [
+        import_file(store, kind, write(folder, f"{kind}.csv", text), clock=lambda: NOON)
+        for kind, text in texts.items()
+    ]
+
+
+def problems_of(failure: pytest.ExceptionInfo[ImportFailed], folder: Path) -> list[str]:
+    """The rendered problems, with the temporary folder left out."""
+    return [str(p).replace(f"{folder}/", "") for p in failure.value.problems]
+
+
+# ---- native files -----------------------------------------------------------
+
+
+def test_native_files_land_with_their_values(store: Store, tmp_path: Path) -> None:
+    """The four native files import with every value stored as written."""
+    results = load_native(store, tmp_path)
+
+    assert [(r.kind, r.new, r.changed, r.unchanged) for r in results] == [
+        ("customers", 2, 0, 0),
+        ("claims", 3, 0, 0),
+        ("payments", 2, 0, 0),
+        ("events", 2, 0, 0),
+    ]
+    assert rows(store, "SELECT * FROM customers ORDER BY id") == [
+        ("C1", "Alpha GmbH", "business", "key", "DE", "de", "ap@alpha.example",
+         "Hauptstr. 1, 10115 Berlin", "5000.00", "EUR", None, "{}"),
+        ("C2", "Bea Bauer", "consumer", "retail", "AT", "de", None, None, None, None,
+         None, "{}"),
+    ]  # fmt: skip
+    assert rows(store, "SELECT id, customer_id, kind, currency, amount, open_amount, "
+                "issue_date, due_date, attributes, state, changed FROM claims") == [
+        ("I1", "C1", "invoice", "EUR", "100.00", "100.00", "2025-01-02", "2025-02-01",
+         "{}", None, 1),
+        ("I2", "C1", "invoice", "EUR", "60.50", "60.50", "2025-01-10", "2025-01-24",
+         "{}", None, 1),
+        ("I3", "C2", "instalment", "EUR", "19.99", "19.99", "2025-02-01", "2025-02-15",
+         "{}", None, 1),
+    ]  # fmt: skip
+    assert rows(store, "SELECT * FROM payments ORDER BY id") == [
+        ("P1", "I1", "40.00", "EUR", "2025-02-10", "payment", None),
+        ("P2", "I2", "60.50", "EUR", "2025-01-20", "payment", None),
+    ]
+    assert rows(store, "SELECT * FROM events ORDER BY id") == [
+        ("E1", "I1", "C1", "promise_given", "2025-02-05", "2025-02-28", "60.00",
+         "will pay at month end", "import", None),
+        ("E2", None, "C2", "hold_set", "2025-02-03", None, None, "customer in hospital",
+         "import", None),
+    ]  # fmt: skip
+    assert rows(store, "SELECT count(*) FROM audit_changes") == [(0,)]
+
+
+def test_json_list_and_json_lines_give_the_same_rows(tmp_path: Path) -> None:
+    """A JSON list and JSON lines import exactly like the CSV file."""
+    objects = [
+        {"id": "C1", "name": "Alpha", "credit_limit": 5000.5, "currency": "EUR"},
+        {"id": "C2", "name": "Bea", "kind": "consumer", "vip": True, "note": None},
+    ]
+    listing = write(tmp_path, "customers.json", json.dumps(objects, indent=2))
+    lines = write(tmp_path, "customers.jsonl", "\n".join(map(json.dumps, objects)))
+    text = "id,name,kind,credit_limit,currency,vip,note\n"
+    text += "C1,Alpha,,5000.5,EUR,,\nC2,Bea,consumer,,,true,\n"
+    table = write(tmp_path, "customers.csv", text)
+
+    found = []
+    for number, path in enumerate((listing, lines, table)):
+        store = Store.open(tmp_path / f"{number}.db")
+        assert import_file(store, "customers", path).new == 2
+        found.append(rows(store, "SELECT * FROM customers ORDER BY id"))
+    assert found[0] == found[1] == found[2]
+    assert found[0][1][-1] == '{"vip": "true", "note": null}'
+    assert found[0][0][8] == "5000.5"
+
+
+def test_extra_columns_become_attributes_with_identifier_names(
+    store: Store, tmp_path: Path
+) -> None:
+    """Columns that are no field are kept as text under a lower-case name."""
+    write(tmp_path, "customers.csv", "id,countryCode\nC1,391\n")
+    import_file(store, "customers", str(tmp_path / "customers.csv"))
+    text = (
+        "id,customer_id,currency,amount,issue_date,due_date,PaperlessBill,Days Late\n"
+    )
+    text += "I1,C1,USD,55.94,2013-01-02,2013-02-01,Paper,0\n"
+    import_file(store, "claims", write(tmp_path, "claims.csv", text))
+
+    assert rows(store, "SELECT attributes FROM customers") == [
+        ('{"country_code": "391"}',)
+    ]
+    assert rows(store, "SELECT attributes FROM claims") == [
+        ('{"paperless_bill": "Paper", "days_late": "0"}',)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "key"),
+    [
+        ("PaperlessBill", "paperless_bill"),
+        ("countryCode", "country_code"),
+        ("customerID", "customer_id"),
+        ("HTTPStatus", "http_status"),
+        ("Days To Settle", "days_to_settle"),
+        ("invoice-no.", "invoice_no"),
+        ("2nd Reminder", "_2nd_reminder"),
+        ("%%", ""),
+    ],
+)
+def test_attribute_names(column: str, key: str) -> None:
+    """Column names become identifiers a policy can write after `claim.`."""
+    assert attribute_key(column) == key
+
+
+# ---- mapping files ----------------------------------------------------------
+
+MAPPING = """\
+date_format = "%d.%m.%Y"
+decimal_separator = ","
+thousands_separator = "."
+delimiter = ";"
+encoding = "cp1252"
+
+[claims]
+columns = { id = "Beleg", customer_id = "Kunde", amount = "Betrag", issue_date = "Datum", due_date = "Fällig", kind = "Art" }
+constants = { currency = "EUR" }
+values = { kind = { "Rechnung" = "invoice", "Rate" = "instalment" } }
+attributes = ["Mahnsperre"]
+"""  # noqa: E501
+
+
+def test_a_mapping_renames_columns_and_reads_local_numbers(
+    store: Store, tmp_path: Path
+) -> None:
+    """Columns, constants, separators, date format, encoding and value
+    translation of a mapping file all apply."""
+    import_file(store, "customers", write(tmp_path, "customers.csv", "id\nK-7\n"))
+    mapping_file = write(tmp_path, "erp.toml", MAPPING)
+    text = "Beleg;Kunde;Art;Betrag;Datum;Fällig;Mahnsperre;Notiz\n"
+    text += "R-001;K-7;Rechnung;1.234,50;31.01.2025;2.3.2025;ja;Grüße\n"
+    text += "R-002;K-7;Rate;99,9;1.2.2025;15.02.2025;;\n"
+    path = write(tmp_path, "belege.csv", text, encoding="cp1252")
+
+    import_file(store, "claims", path, mapping=load_mapping(mapping_file))
+
+    assert rows(store, "SELECT id, customer_id, kind, currency, amount, open_amount, "
+                "issue_date, due_date, attributes FROM claims ORDER BY id") == [
+        ("R-001", "K-7", "invoice", "EUR", "1234.50", "1234.50", "2025-01-31",
+         "2025-03-02", '{"mahnsperre": "ja"}'),
+        ("R-002", "K-7", "instalment", "EUR", "99.9", "99.9", "2025-02-01",
+         "2025-02-15", '{"mahnsperre": null}'),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[claim]\ncolumns = { id = "No" }\n',
+            "m.toml: claim: is neither a kind of data nor a setting; did you mean "
+            "`claims`?",
+        ),
+        (
+            '[claims]\ncolumns = { id = "No", customer = "Cust", currency = "Cur", '
+            'amount = "A", issue_date = "I", due_date = "D" }\n',
+            "m.toml: [claims] columns.customer: is not a claim field; did you mean "
+            "`customer_id`? (claim fields: id, customer_id, kind, currency, amount, "
+            "issue_date, due_date)\n"
+            "m.toml: [claims] columns: no source for the required field "
+            "`customer_id`; name its column here or give it in `constants`",
+        ),
+        (
+            '[payments]\ncolumns = { id = "No", claim_id = "No", amount = "A", '
+            'currency = "C" }\n',
+            "m.toml: [payments] columns: no source for the required field `paid_on`; "
+            "name its column here or give it in `constants`",
+        ),
+        (
+            '[payments]\ncolums = { id = "No" }\n',
+            "m.toml: [payments] colums: is not a mapping key; did you mean `columns`? "
+            "(keys: columns, constants, values, attributes, date_attributes, "
+            "date_format, decimal_separator, thousands_separator, delimiter, "
+            "encoding, format)\n"
+            "m.toml: [payments] columns: is missing; name the column of id, "
+            "claim_id, amount, currency, paid_on",
+        ),
+        (
+            'date_format = "%m/%d"\n[customers]\ncolumns = { id = "No" }\n',
+            "m.toml: date_format: `%m/%d` does not name a year, a month and a day "
+            '(like "%m/%d/%Y" or "%d.%m.%Y")',
+        ),
+        (
+            '[customers]\ncolumns = { id = "No" }\nconstants = { id = "X" }\n',
+            "m.toml: [customers] constants.id: is also given in `columns`; keep one "
+            "of them",
+        ),
+        (
+            "[customers]\ncolumns = { id = 7 }\n",
+            "m.toml: [customers] columns.id: must be text in quotes",
+        ),
+        (
+            "[customers]\ncolumns = 5\n",
+            "m.toml: [customers] columns: must be a table of names to text, like "
+            '`{ id = "Number" }`',
+        ),
+        (
+            "[claims\n",
+            "m.toml: is not valid TOML (Expected ']' at the end of a table "
+            "declaration (at line 1, column 8))",
+        ),
+    ],
+)
+def test_mapping_file_errors_name_the_file_and_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """A broken mapping file is refused with the key that is wrong."""
+    path = write(tmp_path, "m.toml", text)
+
+    with pytest.raises(ImportFailed) as failure:
+        load_mapping(path)
+
+    assert "\n".join(problems_of(failure, tmp_path)) == expected
+
+
+def test_a_mapped_column_missing_from_the_header_is_named(
+    store: Store, tmp_path: Path
+) -> None:
+    """The mapping names a column the file lacks: mapping file, key, column and
+    the closest header column are named."""
+    mapping = write(
+        tmp_path, "m.toml", '[customers]\ncolumns = { id = "customerId" }\n'
+    )
+    path = write(tmp_path, "c.csv", "customerID,countryCode\nX,1\n")
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "customers", path, mapping=load_mapping(mapping))
+
+    assert problems_of(failure, tmp_path) == [
+        "m.toml: [customers] columns.id: column `customerId` is not in the header of "
+        "c.csv; did you mean `customerID`?"
+    ]
+
+
+def test_bundled_mappings_load_by_name(tmp_path: Path) -> None:
+    """`ibm-late-payment-histories` finds the bundled file; a typo is suggested."""
+    assert "ibm-late-payment-histories" in bundled_mappings()
+    mapping = load_mapping("ibm-late-payment-histories")
+    assert mapping.source == "mappings/ibm-late-payment-histories.toml"
+    assert list(mapping.tables) == ["customers", "claims", "payments"]
+    assert mapping.tables["claims"].constants == {"currency": "USD", "kind": "invoice"}
+
+    with pytest.raises(ImportFailed) as failure:
+        load_mapping("ibm-late-payment-history")
+    assert str(failure.value) == (
+        "ibm-late-payment-history: no such mapping file, and no bundled mapping of "
+        "that name; did you mean `ibm-late-payment-histories`? (bundled: "
+        "ibm-late-payment-histories)"
+    )
+
+
+# ---- the IBM sample ---------------------------------------------------------
+
+
+def test_ibm_sample_imports_unchanged(store: Store, shared_data: Path) -> None:
+    """The IBM file gives 100 customers, 2,466 claims and 2,466 payments whose
+    totals match the published 147,703.18."""
+    path = str(shared_data / IBM)
+    mapping = load_mapping("ibm-late-payment-histories")
+
+    results = [
+        import_file(store, kind, path, mapping=mapping)
+        for kind in ("customers", "claims", "payments")
+    ]
+
+    assert [(r.new, r.repeated) for r in results] == [(100, 2366), (2466, 0), (2466, 0)]
+    claims = rows(store, "SELECT amount, open_amount, currency FROM claims")
+    payments = rows(store, "SELECT amount, currency FROM payments")
+    assert sum(Decimal(str(amount)) for amount, _, _ in claims) == Decimal("147703.18")
+    assert sum(Decimal(str(amount)) for amount, _ in payments) == Decimal("147703.18")
+    assert {currency for _, _, currency in claims} == {"USD"}
+
+
+def test_ibm_sample_rows_read_by_hand(store: Store, shared_data: Path) -> None:
+    """Two invoices of the file, checked field by field against the CSV text."""
+    path = str(shared_data / IBM)
+    mapping = load_mapping("ibm-late-payment-histories")
+    apply_import(store, check_file(path, ["customers", "claims", "payments"], mapping))
+
+    # 391,0379-NEVHP,4/6/2013,0000611365,1/2/2013,2/1/2013,55.94,No,1/15/2013,Paper,..
+    assert rows(store, "SELECT * FROM customers WHERE id = '0379-NEVHP'") == [
+        ("0379-NEVHP", "", "business", None, "391", None, None, None, None, None, None,
+         '{"paperless_date": "2013-04-06"}'),
+    ]  # fmt: skip
+    assert rows(store, "SELECT id, customer_id, kind, currency, amount, issue_date, "
+                "due_date, attributes FROM claims WHERE id = '0000611365'") == [
+        ("0000611365", "0379-NEVHP", "invoice", "USD", "55.94", "2013-01-02",
+         "2013-02-01", '{"disputed": "No", "paperless_bill": "Paper"}'),
+    ]  # fmt: skip
+    assert rows(store, "SELECT * FROM payments WHERE id = '0000611365'") == [
+        ("0000611365", "0000611365", "55.94", "USD", "2013-01-15", "payment", None),
+    ]
+    # 406,8976-AMJEO,3/3/2012,0007900770,1/26/2013,2/25/2013,61.74,Yes,3/3/2013,Electronic
+    assert rows(store, "SELECT c.amount, c.due_date, c.attributes, p.paid_on, "
+                "k.country FROM claims c JOIN payments p ON p.claim_id = c.id "
+                "JOIN customers k ON k.id = c.customer_id WHERE c.id = '0007900770'") == [
+        ("61.74", "2013-02-25", '{"disputed": "Yes", "paperless_bill": "Electronic"}',
+         "2013-03-03", "406"),
+    ]  # fmt: skip
+
+
+def test_ibm_sample_imports_again_without_change(
+    store: Store, shared_data: Path
+) -> None:
+    """Importing the IBM file a second time changes nothing at all."""
+    path = str(shared_data / IBM)
+    mapping = load_mapping("ibm-late-payment-histories")
+    kinds = ["customers", "claims", "payments"]
+    apply_import(store, check_file(path, kinds, mapping))
+    before = dump(store)
+
+    again = apply_import(store, check_file(path, kinds, mapping))
+
+    assert [(r.new, r.changed, r.unchanged) for r in again] == [
+        (0, 0, 100), (0, 0, 2466), (0, 0, 2466)
+    ]  # fmt: skip
+    assert dump(store) == before
+
+
+# ---- bad rows ---------------------------------------------------------------
+
+CLAIMS_HEADER = "id,customer_id,kind,currency,amount,issue_date,due_date\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            "I9,C1,invoice,EUR,10.00,2025-13-01,2025-02-01",
+            "column `issue_date`: `2025-13-01` is not a date (expected YYYY-MM-DD like "
+            "2013-01-31)",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.00,1/2/2025,2025-02-01",
+            "column `issue_date`: `1/2/2025` is not a date (expected YYYY-MM-DD like "
+            "2013-01-31)",
+        ),
+        (
+            'I9,C1,invoice,EUR,"10,00",2025-01-01,2025-02-01',
+            "column `amount`: `10,00` is not an amount (expected a number like 1234.56)",
+        ),
+        (
+            "I9,C1,invoice,EUR,1e3,2025-01-01,2025-02-01",
+            "column `amount`: `1e3` is not an amount (expected a number like 1234.56)",
+        ),
+        (
+            "I9,C1,invoice,€,10.00,2025-01-01,2025-02-01",
+            "column `currency`: `€` is not a currency (expected 3 upper-case letters "
+            "like EUR)",
+        ),
+        (
+            "I9,C1,bill,EUR,10.00,2025-01-01,2025-02-01",
+            "column `kind`: `bill` is not a claim kind (expected `invoice` or "
+            "`instalment`)",
+        ),
+        (
+            "I9,C7,invoice,EUR,10.00,2025-01-01,2025-02-01",
+            "column `customer_id`: `C7` is not a known customer: it is neither in the "
+            "database nor among the customers of this import",
+        ),
+        (
+            "I9,C1,invoice,,10.00,2025-01-01,2025-02-01",
+            "column `currency`: is empty, but every claim needs a currency",
+        ),
+        (
+            "I9,C1,invoice,EUR,-10.00,2025-01-01,2025-02-01",
+            "column `amount`: `-10.00` is not more than zero; the amount of a claim must "
+            "be positive (a credit note is a payment of kind `credit_note`)",
+        ),
+        (
+            "I9,C1,invoice,EUR,0.00,2025-01-01,2025-02-01",
+            "column `amount`: `0.00` is not more than zero; the amount of a claim must "
+            "be positive (a credit note is a payment of kind `credit_note`)",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.00,2025-02-01,2025-01-31",
+            "column `due_date`: `2025-01-31` is before the issue date 2025-02-01; a claim "
+            "cannot fall due before it is issued",
+        ),
+        (
+            "I1,C1,invoice,EUR,100.00,2025-01-02,2025-02-02",
+            "column `id`: `I1` appears again with other values (first on row 2, where "
+            "`due_date` is `2025-02-01`, here `2025-02-02`); an id may appear only once, "
+            "or again with the same values",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.00,2025-01-01",
+            "has 6 values, but the header has 7 columns",
+        ),
+    ],
+)
+def test_each_bad_claim_row_is_named_and_nothing_lands(
+    store: Store, tmp_path: Path, row: str, expected: str
+) -> None:
+    """One bad row among good ones: its problem is reported at row 5 and not a
+    single claim is imported."""
+    import_file(store, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
+    before = dump(store)
+    good = "I1,C1,invoice,EUR,100.00,2025-01-02,2025-02-01\n"
+    good += (
+        "I2,C1,,EUR,60.50,2025-01-10,2025-01-24\nI3,C2,,EUR,5,2025-01-01,2025-01-01\n"
+    )
+    path = write(tmp_path, "claims.csv", CLAIMS_HEADER + good + row + "\n")
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", path)
+
+    assert problems_of(failure, tmp_path) == [f"claims.csv:5: {expected}"]
+    assert dump(store) == before
+
+
+def test_every_bad_row_is_reported_in_file_order(store: Store, tmp_path: Path) -> None:
+    """Several bad rows: all are listed, sorted by line."""
+    import_file(store, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
+    text = CLAIMS_HEADER + "I1,C9,invoice,EUR,1,2025-01-01,2025-01-01\n"
+    text += "I2,C1,invoce,usd,x,2025-01-01,2025-01-01\n"
+    text += "I3,C1,invoice,EUR,1,2025-01-01,2025-01-01\n" + ",,,,,,\n"
+    text += "I4,,invoice,EUR,1,2025-01-05,2025-01-01\n"
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", write(tmp_path, "claims.csv", text))
+
+    assert problems_of(failure, tmp_path) == [
+        "claims.csv:2: column `customer_id`: `C9` is not a known customer: it is "
+        "neither in the database nor among the customers of this import",
+        "claims.csv:3: column `kind`: `invoce` is not a claim kind (expected `invoice` "
+        "or `instalment`); did you mean `invoice`?",
+        "claims.csv:3: column `currency`: `usd` is not a currency (expected 3 "
+        "upper-case letters like EUR)",
+        "claims.csv:3: column `amount`: `x` is not an amount (expected a number like "
+        "1234.56)",
+        "claims.csv:6: column `customer_id`: is empty, but every claim needs a customer",
+    ]
+    assert rows(store, "SELECT count(*) FROM claims") == [(0,)]
+
+
+def test_bad_payment_and_event_rows(store: Store, tmp_path: Path) -> None:
+    """Payments in another currency or for unknown claims, and events of an
+    unknown kind, without a subject or ending before they happen, are refused."""
+    load_native(store, tmp_path)
+    before = dump(store)
+    payments = "id,claim_id,amount,currency,paid_on\nP8,I1,5,USD,2025-03-01\n"
+    payments += "P9,I404,5,EUR,2025-03-01\nP10,I1,-5,EUR,2025-03-01\n"
+    events = "id,claim_id,customer_id,kind,happened_on,until\n"
+    events += "E8,I1,C1,promise_brocken,2025-03-01,\nE9,,,hold_set,2025-03-01,\n"
+    events += (
+        "E10,I1,C1,hold_set,2025-03-01,2025-02-01\nE11,I1,C2,hold_set,2025-03-01,\n"
+    )
+
+    with pytest.raises(ImportFailed) as paid:
+        import_file(store, "payments", write(tmp_path, "p.csv", payments))
+    with pytest.raises(ImportFailed) as happened:
+        import_file(store, "events", write(tmp_path, "e.csv", events))
+
+    assert problems_of(paid, tmp_path) == [
+        "p.csv:2: column `currency`: `USD` is not the currency of claim `I1` (EUR); a "
+        "payment must be in it",
+        "p.csv:3: column `claim_id`: `I404` is not a known claim: it is neither in the "
+        "database nor among the claims of this import",
+        "p.csv:4: column `amount`: `-5` is not more than zero; the amount of a payment "
+        "must be positive",
+    ]
+    assert problems_of(happened, tmp_path) == [
+        "e.csv:2: column `kind`: `promise_brocken` is not an event kind (expected "
+        "`payment`, `partial_payment`, `credit_note`, `dispute_opened`, "
+        "`dispute_resolved`, `promise_given`, `promise_kept`, `promise_broken`, "
+        "`hold_set`, `hold_released` or `instalment_missed`); did you mean "
+        "`promise_broken`?",
+        "e.csv:3: column `claim_id`: is empty, and so is the customer; every event "
+        "needs a claim or a customer",
+        "e.csv:4: column `until`: `2025-02-01` is before the day of the event "
+        "2025-03-01; an event cannot end before it happens",
+        "e.csv:5: column `customer_id`: `C2` is not the customer of claim `I1` (C1)",
+    ]
+    assert dump(store) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "claims.csv",
+            b"",
+            "claims.csv: is empty (expected a header line with the "
+            "column names, then one line per row)",
+        ),
+        (
+            "claims.csv",
+            b"\r\n\r\n",
+            "claims.csv: is empty (expected a header line "
+            "with the column names, then one line per row)",
+        ),
+        (
+            "claims.csv",
+            CLAIMS_HEADER.encode(),
+            "claims.csv: has a header but no rows (nothing to import)",
+        ),
+        (
+            "claims.csv",
+            CLAIMS_HEADER.encode() + b"I1,C1,invoice,EUR,1,2025-01-01,"
+            b"2025-01-31,Caf\xe9\n",
+            "claims.csv:2: is not utf-8 text (byte 0xE9); save "
+            "it as UTF-8, or name its encoding in a mapping file (like `encoding = "
+            '"cp1252"`)',
+        ),
+        (
+            "claims.csv",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+            "claims.csv: is a binary file, not text (it contains NUL bytes)",
+        ),
+        (
+            "claims.csv",
+            b"id,customer_id,currency,amount,issue_date,dueDate\n1,2,3,4,5,6\n",
+            "claims.csv:1: the header has no column `due_date`, which every claim needs; "
+            "did you mean `dueDate`?; a mapping file can name another column (see "
+            "docs/import.md)",
+        ),
+        (
+            "claims.csv",
+            b"id;customer_id;currency;amount;issue_date;due_date\n1;2\n",
+            "claims.csv:1: the header is a single column, "
+            '`id;customer_id;currency;amount;issue_date;due_date`; if ";" separates '
+            'the columns, say so with `delimiter = ";"` in a mapping file',
+        ),
+        (
+            "claims.csv",
+            b"id,id,customer_id,currency,amount,issue_date,due_date\n",
+            "claims.csv:1: column `id` appears twice in the header (columns 1 and 2)",
+        ),
+        (
+            "claims.xlsx",
+            b"PK\x03\x04",
+            "claims.xlsx: cannot tell the format from the "
+            "name (`.xlsx`); use --format csv, json or jsonl",
+        ),
+        (
+            "claims.json",
+            b'{"id": "I1"}',
+            "claims.json: is not a JSON list (expected "
+            "[{...}, {...}]; for one object per line use the extension .jsonl or "
+            "--format jsonl)",
+        ),
+        (
+            "claims.json",
+            b'[\n{"id": "I1"},\n{"id": "I2",}\n]',
+            "claims.json:3: is not "
+            "valid JSON at column 13 (Expecting property name enclosed in double "
+            "quotes)",
+        ),
+    ],
+)
+def test_unreadable_files_are_refused_with_a_reason(
+    store: Store, tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    """Empty, header-only, mis-encoded, binary, misnamed or broken files."""
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", str(path))
+
+    assert problems_of(failure, tmp_path) == [expected]
+
+
+def test_missing_and_folder_paths(store: Store, tmp_path: Path) -> None:
+    """A path that is no file is named as such."""
+    with pytest.raises(ImportFailed) as missing:
+        import_file(store, "claims", str(tmp_path / "nope.csv"))
+    with pytest.raises(ImportFailed) as folder:
+        import_file(store, "claims", str(tmp_path))
+
+    assert problems_of(missing, tmp_path) == ["nope.csv: no such file"]
+    assert str(folder.value) == f"{tmp_path}: is a folder, not a data file"
+
+
+def test_json_rows_are_named_by_line_and_item(store: Store, tmp_path: Path) -> None:
+    """A bad object in a JSON list is found by its line and its place in the list."""
+    import_file(store, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
+    claims = [
+        {"id": "I1", "customer_id": "C1", "currency": "EUR", "amount": 10,
+         "issue_date": "2025-01-01", "due_date": "2025-01-31"},
+        {"id": "I2", "customer_id": "C1", "currency": "EUR", "amount": "ten",
+         "issue_date": "2025-01-01", "due_date": "2025-01-31", "tags": ["a"]},
+    ]  # fmt: skip
+    path = write(tmp_path, "claims.json", json.dumps(claims, indent=1))
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", path)
+
+    assert problems_of(failure, tmp_path) == [
+        "claims.json:10: item 2: column `tags`: a list or an object is not a value "
+        "(expected text, a number or a flag)"
+    ]
+
+
+# ---- re-imports and changes -------------------------------------------------
+
+
+def test_importing_again_changes_nothing(store: Store, tmp_path: Path) -> None:
+    """The same four files a second time: all unchanged, the database identical."""
+    load_native(store, tmp_path)
+    before = dump(store)
+
+    again = load_native(store, tmp_path)
+
+    assert [(r.new, r.changed, r.unchanged) for r in again] == [
+        (0, 0, 2), (0, 0, 3), (0, 0, 2), (0, 0, 2)
+    ]  # fmt: skip
+    assert dump(store) == before
+
+
+def test_the_same_amount_written_differently_is_no_change(
+    store: Store, tmp_path: Path
+) -> None:
+    """60.50 and 60.5 are the same amount: re-import counts it unchanged."""
+    load_native(store, tmp_path)
+    text = CLAIMS_HEADER + "I2,C1,,EUR,60.5,2025-01-10,2025-01-24\n"
+
+    result = import_file(store, "claims", write(tmp_path, "again.csv", text))
+
+    assert (result.changed, result.unchanged) == (0, 1)
+    assert rows(store, "SELECT amount FROM claims WHERE id = 'I2'") == [("60.50",)]
+
+
+def test_a_changed_claim_is_updated_and_audited(store: Store, tmp_path: Path) -> None:
+    """A new amount moves the open amount by the same difference, marks the claim
+    for the next run and audits every changed field with file and row."""
+    load_native(store, tmp_path)
+    store.conn.execute("UPDATE claims SET open_amount = '60.00', changed = 0")
+    text = "id,customer_id,currency,amount,issue_date,due_date,Region\n"
+    text += "I3,C2,EUR,19.99,2025-02-01,2025-02-15,\n"
+    text += "I1,C1,EUR,120.00,2025-01-02,2025-02-10,North\n"
+    path = write(tmp_path, "fix.csv", text)
+
+    result = import_file(store, "claims", path, clock=lambda: NOON)
+
+    assert (result.new, result.changed, result.unchanged) == (0, 1, 1)
+    assert rows(store, "SELECT id, amount, open_amount, due_date, kind, changed, "
+                "attributes FROM claims ORDER BY id") == [
+        ("I1", "120.00", "80.00", "2025-02-10", "invoice", 1, '{"region": "North"}'),
+        ("I2", "60.50", "60.00", "2025-01-24", "invoice", 0, "{}"),
+        ("I3", "19.99", "60.00", "2025-02-15", "instalment", 0, "{}"),
+    ]  # fmt: skip
+    source = f"{path}:3"
+    assert rows(store, "SELECT recorded_at, actor, table_name, row_id, field, "
+                "old_value, new_value, source FROM audit_changes ORDER BY id") == [
+        ("2026-01-15T12:00:00+00:00", "import", "claims", "I1", "amount", "100.00",
+         "120.00", source),
+        ("2026-01-15T12:00:00+00:00", "import", "claims", "I1", "due_date",
+         "2025-02-01", "2025-02-10", source),
+        ("2026-01-15T12:00:00+00:00", "import", "claims", "I1", "attributes.region",
+         None, "North", source),
+        ("2026-01-15T12:00:00+00:00", "import", "claims", "I1", "open_amount",
+         "60.00", "80.00", source),
+    ]  # fmt: skip
+
+
+def test_a_changed_customer_sends_its_claims_to_the_next_run(
+    store: Store, tmp_path: Path
+) -> None:
+    """A customer's new segment marks its claims as changed, and is audited."""
+    load_native(store, tmp_path)
+    store.conn.execute("UPDATE claims SET changed = 0")
+    text = "id,segment\nC1,strategic\nC2,retail\n"
+
+    result = import_file(store, "customers", write(tmp_path, "c.csv", text))
+
+    assert (result.changed, result.unchanged) == (1, 1)
+    assert rows(store, "SELECT id, changed FROM claims ORDER BY id") == [
+        ("I1", 1), ("I2", 1), ("I3", 0)
+    ]  # fmt: skip
+    assert rows(store, "SELECT row_id, field, old_value, new_value FROM audit_changes") == [
+        ("C1", "segment", "key", "strategic")
+    ]  # fmt: skip
+
+
+def test_applied_payments_and_events_cannot_change(
+    store: Store, tmp_path: Path
+) -> None:
+    """A payment a run has applied may be imported again unchanged, not changed."""
+    load_native(store, tmp_path)
+    store.conn.execute("UPDATE payments SET applied_run = 3 WHERE id = 'P1'")
+    store.conn.execute("UPDATE events SET applied_run = 3 WHERE id = 'E1'")
+    before = dump(store)
+    payments = "id,claim_id,amount,currency,paid_on\nP1,I1,40.00,EUR,2025-02-10\n"
+    changed = payments.replace("40.00", "45.00")
+    events = "id,claim_id,kind,happened_on,reason\nE1,I1,promise_given,2025-02-06,\n"
+
+    assert (
+        import_file(store, "payments", write(tmp_path, "p.csv", payments)).unchanged
+        == 1
+    )
+    with pytest.raises(ImportFailed) as paid:
+        import_file(store, "payments", write(tmp_path, "p2.csv", changed))
+    with pytest.raises(ImportFailed) as happened:
+        import_file(store, "events", write(tmp_path, "e.csv", events))
+
+    assert problems_of(paid, tmp_path) == [
+        "p2.csv:2: column `amount`: `45.00` would change payment `P1` (now `40.00`), "
+        "which run 3 has already applied; record a correction as a new payment"
+    ]
+    assert problems_of(happened, tmp_path) == [
+        "e.csv:2: column `happened_on`: `2025-02-06` would change event `E1` (now "
+        "`2025-02-05`), which run 3 has already applied; record a correction as a "
+        "new event",
+        "e.csv:2: column `reason`: `` would change event `E1` (now `will pay at month "
+        "end`), which run 3 has already applied; record a correction as a new event",
+    ]
+    assert dump(store) == before
+
+
+def test_paid_claims_keep_their_currency_and_paid_part(
+    store: Store, tmp_path: Path
+) -> None:
+    """A claim with 40.00 paid cannot drop below 40.00 nor change its currency."""
+    load_native(store, tmp_path)
+    store.conn.execute("UPDATE claims SET open_amount = '60.00' WHERE id = 'I1'")
+    text = CLAIMS_HEADER + "I1,C1,invoice,EUR,30.00,2025-01-02,2025-02-01\n"
+    text += "I2,C1,invoice,USD,60.50,2025-01-10,2025-01-24\n"
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", write(tmp_path, "c.csv", text))
+
+    assert problems_of(failure, tmp_path) == [
+        "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid on "
+        "claim `I1`; record a credit note instead",
+        "c.csv:3: column `currency`: `USD` would change the currency of claim `I2`, "
+        "which already has payments; import it as a new claim",
+    ]
+
+
+def test_audit_rows_cannot_be_changed(store: Store, tmp_path: Path) -> None:
+    """The database itself refuses to update or delete an audited change."""
+    load_native(store, tmp_path)
+    text = CLAIMS_HEADER + "I1,C1,invoice,EUR,110.00,2025-01-02,2025-02-01\n"
+    import_file(store, "claims", write(tmp_path, "c.csv", text))
+    assert rows(store, "SELECT count(*) FROM audit_changes") == [(2,)]
+
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.conn.execute("UPDATE audit_changes SET new_value = '1.00'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.conn.execute("DELETE FROM audit_changes")
+
+
+def test_customers_and_claims_of_one_file_import_together(
+    store: Store, tmp_path: Path
+) -> None:
+    """A claim may refer to a customer that arrives in the same import."""
+    mapping = write(tmp_path, "m.toml", """\
+[customers]
+columns = { id = "Customer" }
+attributes = []
+[claims]
+columns = { id = "Invoice", customer_id = "Customer", amount = "Amount", \
+issue_date = "Date", due_date = "Due" }
+constants = { currency = "CHF" }
+""")  # fmt: skip
+    text = "Customer,Invoice,Amount,Date,Due\nK1,R1,10,2025-01-01,2025-01-31\n"
+    text += "K1,R2,20,2025-01-02,2025-02-01\n"
+    path = write(tmp_path, "all.csv", text)
+
+    results = apply_import(store, check_file(path, ["customers", "claims"],
+                                             load_mapping(mapping)))  # fmt: skip
+
+    assert [(r.kind, r.new, r.repeated) for r in results] == [
+        ("customers", 1, 1), ("claims", 2, 0)
+    ]  # fmt: skip
+
+
+# ---- invariants -------------------------------------------------------------
+
+_amounts = st.decimals(
+    min_value=Decimal("0.01"), max_value=Decimal("99999.99"), places=2
+)
+_days = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 12, 31))
+_claims = st.lists(
+    st.tuples(_amounts, _days, st.integers(0, 90), st.sampled_from(["EUR", "USD"])),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(claims=_claims)
+def test_a_second_import_of_any_valid_file_changes_nothing(
+    tmp_path: Path, claims: list[tuple[Decimal, dt.date, int, str]]
+) -> None:
+    """For any valid claims file, importing it again leaves every table as it was
+    and the open amount of every new claim is its amount."""
+    folder = tmp_path / str(abs(hash(tuple(claims))))
+    folder.mkdir()
+    store = Store.open(folder / "t.db")
+    import_file(store, "customers", write(folder, "customers.csv", "id\nC1\n"))
+    text = CLAIMS_HEADER + "".join(
+        f"I{n},C1,invoice,{currency},{amount},{day},{day + dt.timedelta(terms)}\n"
+        for n, (amount, day, terms, currency) in enumerate(claims)
+    )
+    path = write(folder, "claims.csv", text)
+
+    import_file(store, "claims", path)
+    before = dump(store)
+    again = import_file(store, "claims", path)
+
+    assert (again.new, again.changed, again.unchanged) == (0, 0, len(claims))
+    assert dump(store) == before
+    stored = rows(store, "SELECT amount, open_amount FROM claims")
+    assert all(amount == open_amount for amount, open_amount in stored)
+    store.close()
