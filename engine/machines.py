@@ -114,6 +114,7 @@ class GroupMachine:
             auto_transitions=False,
             ignore_invalid_triggers=False,
         )
+        self._moves = self._read_moves()
         log.debug(
             "group %s: %d states, %d moves",
             dunning.group,
@@ -131,7 +132,25 @@ class GroupMachine:
         return state not in self.terminal
 
     def fire(self, state: str, trigger: str) -> str:
-        """Move a claim in `state` by `trigger`; the state it ends in."""
+        """Move a claim in `state` by `trigger`; the state it ends in.
+
+        The moves are read from the machine once (see `_read_moves`), so the
+        run does not pay for the library's per-call machinery, and a move the
+        machine does not define is refused just the same.
+        """
+        target = self._moves.get((state, trigger))
+        if target is None:
+            if state not in self.kinds:
+                raise MoveRefused(
+                    f"state `{state}` is not in group `{self.dunning.group}`"
+                )
+            raise MoveRefused(
+                f"group `{self.dunning.group}` has no move `{trigger}` from `{state}`"
+            )
+        return target
+
+    def fire_with_machine(self, state: str, trigger: str) -> str:
+        """The same move made by the machine itself, on the shared cursor."""
         if state not in self.kinds:
             raise MoveRefused(f"state `{state}` is not in group `{self.dunning.group}`")
         cursor = self._cursor
@@ -146,6 +165,14 @@ class GroupMachine:
                 f"group `{self.dunning.group}` has no move `{trigger}` from `{state}`"
             ) from error
         return cursor.state
+
+    def _read_moves(self) -> dict[tuple[str, str], str]:
+        """(state, trigger) -> target, for every move the machine defines."""
+        moves: dict[tuple[str, str], str] = {}
+        for name, event in self.machine.events.items():
+            for source, transitions in event.transitions.items():
+                moves.setdefault((source, name), transitions[0].dest)
+        return moves
 
     def moves_from(self, state: str) -> list[str]:
         """The triggers the machine accepts in `state` (for explanations)."""

@@ -126,6 +126,14 @@ class Runner:
             & CUSTOMER_FIGURES
         )
         self._dry = False
+        self._rule_texts: dict[int, str] = {}
+
+    def _rule_text(self, line: int) -> str:
+        """The rule on a policy line as written, for the audit trail."""
+        text = self._rule_texts.get(line)
+        if text is None:
+            text = self._rule_texts[line] = self.policy.source_line(line)
+        return text
 
     def _attributes(self) -> set[tuple[str, str]]:
         read: set[tuple[str, str]] = set()
@@ -487,7 +495,10 @@ class Runner:
             tuple(ids),
         ):
             record = dict(zip(columns, row, strict=True))
-            facts: dict[str, Any] = json.loads(record.pop("attributes") or "{}")
+            attributes = record.pop("attributes")
+            facts: dict[str, Any] = (
+                json.loads(attributes) if attributes and attributes != "{}" else {}
+            )
             limit, currency = record.pop("credit_limit"), record.pop("currency")
             facts.update(record)
             facts["credit_limit"] = (
@@ -683,7 +694,7 @@ class Runner:
         group, why, line, seen = self._choose_group(work)
         machine = self.machines[group]
         issued = work.facts["claim"]["issue_date"]
-        rule = self.policy.source_line(line) if line else "customer.dunning_group"
+        rule = self._rule_text(line) if line else "customer.dunning_group"
         self._record(
             work,
             group,
@@ -764,7 +775,7 @@ class Runner:
                 trigger,
                 on,
                 f"event:{event}",
-                self.policy.source_line(rule.span.line),
+                self._rule_text(rule.span.line),
                 rule.span.line,
                 f"{label}: `{event}` on {on}",
                 seen,
@@ -795,7 +806,7 @@ class Runner:
                 step.trigger,
                 as_of,
                 "timer",
-                self.policy.source_line(step.rule.span.line),
+                self._rule_text(step.rule.span.line),
                 step.rule.span.line,
                 reason,
                 seen,

@@ -59,7 +59,7 @@ CREATE TABLE claims (
 );
 CREATE INDEX claims_customer ON claims(customer_id);
 CREATE INDEX claims_next_check ON claims(next_check) WHERE next_check IS NOT NULL;
-CREATE INDEX claims_changed ON claims(changed) WHERE changed = 1;
+CREATE INDEX claims_changed ON claims(issue_date) WHERE changed = 1;
 
 CREATE TABLE payments (
     id TEXT PRIMARY KEY,
