@@ -109,8 +109,13 @@ class Runner:
         batch_size: int = DEFAULT_BATCH_SIZE,
         listeners: Sequence[Listener] = (),
         after_batch: Callable[[int], None] | None = None,
+        exhaustive: bool = False,
     ) -> None:
+        """`exhaustive` is the unoptimised reference path: every claim is looked
+        at in every run, whatever its next check, and every move is made by the
+        state machine itself; results are identical, only slower."""
         self.store = store
+        self.exhaustive = exhaustive
         self.policy = policy
         self.batch_size = batch_size
         self.listeners = list(listeners)
@@ -337,6 +342,8 @@ class Runner:
                 UNION SELECT claim_id FROM events
                     WHERE applied_run IS NULL AND claim_id IS NOT NULL
                     AND happened_on <= :day"""
+        elif self.exhaustive:
+            wanted = "SELECT id FROM claims"
         else:
             wanted = """
                 SELECT id FROM claims WHERE next_check <= :day
@@ -829,7 +836,10 @@ class Runner:
         measures: tuple[str, ...],
     ) -> None:
         source = work.state or ""
-        target = machine.fire(source, trigger)
+        if self.exhaustive:
+            target = machine.fire_with_machine(source, trigger)
+        else:
+            target = machine.fire(source, trigger)
         entering_hold = target in machine.hold and source not in machine.hold
         leaving_hold = source in machine.hold and target not in machine.hold
         since = on
