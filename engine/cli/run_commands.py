@@ -13,7 +13,20 @@ from ..runner import RunError, Runner, RunResult
 from ..store import Store
 from .options import db_option, open_store
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+class _Date(click.DateTime):
+    """A calendar date written YYYY-MM-DD."""
+
+    name = "date"
+
+    def __init__(self) -> None:
+        super().__init__(formats=["%Y-%m-%d"])
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "DATE"
+
+
+DATE = _Date()
 
 
 def load_or_exit(path: str) -> Policy:
