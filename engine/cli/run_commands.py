@@ -6,36 +6,12 @@ import datetime as dt
 
 import click
 
-from dunlang import Policy, PolicyError, load_policy
+from dunlang import Policy
 
 from ..explain import UnknownClaim, explain, history, render_explanation, render_history
 from ..runner import RunError, Runner, RunResult
 from ..store import Store
-from .options import db_option, open_store
-
-
-class _Date(click.DateTime):
-    """A calendar date written YYYY-MM-DD."""
-
-    name = "date"
-
-    def __init__(self) -> None:
-        super().__init__(formats=["%Y-%m-%d"])
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
-        return "DATE"
-
-
-DATE = _Date()
-
-
-def load_or_exit(path: str) -> Policy:
-    """The checked policy, or its rendered errors on stderr and exit 1."""
-    try:
-        return load_policy(path)
-    except PolicyError as error:
-        click.echo(str(error), err=True)
-        raise SystemExit(1) from None
+from .options import DATE, db_option, load_or_exit, open_store, policy_option
 
 
 def _count(number: int, word: str) -> str:
@@ -61,13 +37,7 @@ def _summary(result: RunResult, policy: Policy) -> str:
 
 
 @click.command("run")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="The policy file.",
-)
+@policy_option()
 @click.option(
     "--as-of",
     "as_of",
@@ -83,14 +53,14 @@ def _summary(result: RunResult, policy: Policy) -> str:
 )
 @db_option
 def run_command(
-    policy_path: str, as_of: dt.datetime, dry_run: bool, replay: bool, db_path: str
+    policy_path: str, as_of: dt.date, dry_run: bool, replay: bool, db_path: str
 ) -> None:
     """Run a policy over every open claim for one as-of date."""
     policy = load_or_exit(policy_path)
     store = open_store(db_path)
     try:
         result = Runner(store, policy).run(
-            as_of.date(), dry_run=dry_run, replay=replay, collect=dry_run
+            as_of, dry_run=dry_run, replay=replay, collect=dry_run
         )
     except RunError as error:
         raise click.ClickException(str(error)) from None
@@ -98,9 +68,7 @@ def run_command(
         store.close()
 
     if result.nothing_to_do:
-        click.echo(
-            f"{as_of.date()}: already run and nothing has changed since; nothing to do"
-        )
+        click.echo(f"{as_of}: already run and nothing has changed since; nothing to do")
         return
     for step in result.steps:
         measures = f"  do {', '.join(step.measures)}" if step.measures else ""
@@ -133,11 +101,8 @@ def _policy_of_last_run(
 
 @click.command("history")
 @click.argument("claim_id")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help="The policy file (default: the one of the last run).",
+@policy_option(
+    required=False, help="The policy file (default: the one of the last run)."
 )
 @db_option
 def history_command(claim_id: str, policy_path: str | None, db_path: str) -> None:
@@ -155,11 +120,8 @@ def history_command(claim_id: str, policy_path: str | None, db_path: str) -> Non
 
 @click.command("why")
 @click.argument("claim_id")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help="The policy file (default: the one of the last run).",
+@policy_option(
+    required=False, help="The policy file (default: the one of the last run)."
 )
 @click.option(
     "--as-of",
@@ -169,13 +131,13 @@ def history_command(claim_id: str, policy_path: str | None, db_path: str) -> Non
 )
 @db_option
 def why_command(
-    claim_id: str, policy_path: str | None, as_of: dt.datetime | None, db_path: str
+    claim_id: str, policy_path: str | None, as_of: dt.date | None, db_path: str
 ) -> None:
     """Explain where a claim stands, why, and what happens next and when."""
     store = open_store(db_path, create=False)
     try:
         policy, next_day = _policy_of_last_run(store, policy_path)
-        day = as_of.date() if as_of else next_day
+        day = as_of if as_of else next_day
         explanation = explain(Runner(store, policy), claim_id, day)
     except UnknownClaim:
         raise click.ClickException(f"no claim `{claim_id}` in {db_path}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,25 +10,7 @@ import click
 
 from engine.sample import DEFAULT_END, DEFAULT_START, SampleSettings, write_sample
 
-
-class _DateType(click.ParamType):
-    """A calendar date written as YYYY-MM-DD."""
-
-    name = "date"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> dt.date:
-        if isinstance(value, dt.date):
-            return value
-
-        # fromisoformat alone would also take forms such as 20250101.
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            self.fail(f"{value!r} is not a date written as YYYY-MM-DD", param, ctx)
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a day in the calendar", param, ctx)
+from .options import DATE
 
 
 class _WholeNumber(click.ParamType):
@@ -77,14 +58,14 @@ class _WholeNumber(click.ParamType):
 )
 @click.option(
     "--start",
-    type=_DateType(),
+    type=DATE,
     default=DEFAULT_START.isoformat(),
     show_default=True,
     help="First day claims are issued.",
 )
 @click.option(
     "--end",
-    type=_DateType(),
+    type=DATE,
     default=DEFAULT_END.isoformat(),
     show_default=True,
     help="Last day claims are issued; nothing later is written.",

@@ -17,8 +17,7 @@ from ..mapping import ImportFailed, load_mapping
 from ..reports import Report, render_text
 from ..runner import RunError
 from ..simulate import run_days, simulate
-from .options import open_store
-from .run_commands import DATE, load_or_exit
+from .options import DATE, load_or_exit, open_store, policy_option
 
 NATIVE_FILES = ("customers", "claims", "payments", "events")
 
@@ -85,13 +84,7 @@ def _json(report: Report) -> str:
 
 
 @click.command("simulate")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="The policy file.",
-)
+@policy_option()
 @click.option(
     "--data",
     required=True,
@@ -126,17 +119,15 @@ def simulate_command(
     policy_path: str,
     data: str,
     mapping_name: str | None,
-    start: dt.datetime,
-    end: dt.datetime,
+    start: dt.date,
+    end: dt.date,
     db_path: str | None,
     form: str,
     quiet: bool,
 ) -> None:
     """Replay a period day by day and report what the policy would have done."""
     if end < start:
-        raise click.BadParameter(
-            f"{end.date()} is before --from {start.date()}", param_hint="'--to'"
-        )
+        raise click.BadParameter(f"{end} is before --from {start}", param_hint="'--to'")
     policy = load_or_exit(policy_path)
     with tempfile.TemporaryDirectory(prefix="dunning-") as folder:
         path = db_path or str(Path(folder) / "simulation.db")
@@ -146,7 +137,7 @@ def simulate_command(
                 click.echo(f"imported {line}", err=True)
 
         store = open_store(path)
-        days = len(run_days(start.date(), end.date(), policy))
+        days = len(run_days(start, end, policy))
         progress = Progress(
             TextColumn("simulating {task.fields[day]}"),
             BarColumn(),
@@ -162,9 +153,7 @@ def simulate_command(
                 def advance(day: dt.date) -> None:
                     progress.update(task, advance=1, day=day.isoformat())
 
-                report = simulate(
-                    store, policy, start.date(), end.date(), on_day=advance
-                )
+                report = simulate(store, policy, start, end, on_day=advance)
         except RunError as error:
             raise click.ClickException(str(error)) from None
         finally:
