@@ -13,8 +13,9 @@ from typing import Any
 
 from attrs import define, field, frozen
 
-from dunlang.model import Policy
+from dunlang.model import Money, Policy
 
+from .interest import InterestError, compute_interest
 from .measures import round_money
 from .store import Store
 
@@ -27,6 +28,58 @@ Amounts = dict[str, Decimal]
 
 def _add(amounts: Amounts, currency: str, amount: Decimal) -> None:
     amounts[currency] = amounts.get(currency, Decimal(0)) + amount
+
+
+def _add_interest(
+    conn: Any,
+    policy: Policy,
+    start: dt.date,
+    end: dt.date,
+    paid: dict[str, list[tuple[str, Decimal]]],
+    both: Any,
+) -> None:
+    """Default interest on claims whose dunning reached a measure that switches
+    it on: from the day after the due date to settlement or the period's end,
+    on the amount still open, with the flat fee where the law gives one."""
+    bearing = {name: m.interest for name, m in policy.measures.items() if m.interest}
+    if not bearing:
+        return
+    marks = ", ".join("?" for _ in bearing)
+    rows = conn.execute(
+        "SELECT c.id, c.group_name, c.currency, c.amount, c.due_date, c.settled_on, "
+        "k.kind, m.measure FROM measures m JOIN claims c ON c.id = m.claim_id "
+        "JOIN customers k ON k.id = c.customer_id "
+        f"WHERE m.measure IN ({marks}) AND m.as_of <= ? ORDER BY m.id",
+        (*bearing, end.isoformat()),
+    )
+    charged: set[str] = set()
+    for ident, group, currency, amount, due, settled, kind, measure in rows:
+        if ident in charged:
+            continue
+        charged.add(ident)
+        last_day = min(dt.date.fromisoformat(settled), end) if settled else end
+        payments = [
+            (dt.date.fromisoformat(day), Money(value, currency))
+            for day, value in paid.get(ident, [])
+        ]
+        try:
+            breakdown = compute_interest(
+                bearing[measure],
+                Money(Decimal(amount), currency),
+                dt.date.fromisoformat(due),
+                last_day,
+                debtor=kind,
+                payments=payments,
+            )
+        except InterestError:
+            for figures in both(group):
+                figures.interest_not_computed += 1
+            continue
+        total = breakdown.interest.amount
+        if breakdown.flat_fee is not None and breakdown.flat_fee.currency == currency:
+            total += breakdown.flat_fee.amount
+        for figures in both(group):
+            _add(figures.interest, currency, total)
 
 
 def _balance_days(
@@ -80,6 +133,8 @@ class GroupFigures:
     settled: int = 0
     days_late_total: int = 0
     balance_days: Amounts = field(factory=dict)
+    interest: Amounts = field(factory=dict)
+    interest_not_computed: int = 0
 
     @property
     def average_days_late(self) -> Decimal | None:
@@ -147,6 +202,8 @@ class Report:
             for state in sorted(figures.final_states):
                 put(name, f"final_state.{state}", figures.final_states[state])
             put(name, "settled_claims", figures.settled)
+            if figures.interest_not_computed:
+                put(name, "interest_not_computed_claims", figures.interest_not_computed)
             put(name, "average_days_late", figures.average_days_late)
             currencies = sorted(
                 set(figures.billed)
@@ -156,6 +213,12 @@ class Report:
             )
             for currency in currencies:
                 put(name, "fees", figures.fees.get(currency, Decimal(0)), currency)
+                put(
+                    name,
+                    "interest",
+                    figures.interest.get(currency, Decimal(0)),
+                    currency,
+                )
                 put(
                     name,
                     "cost_of_measures",
@@ -297,6 +360,8 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
             if amount_cost:
                 _add(figures.cost, currency, amount_cost)
 
+    _add_interest(conn, policy, start, end, paid, both)
+
     ordered = {name: groups[name] for name in sorted(groups)}
     ordered[TOTAL] = total
     return Report(policy.header.name, start, end, ordered)
@@ -333,6 +398,12 @@ def render_text(report: Report) -> str:
             ratio = figures.realization(currency)
             period = figures.collection_period(currency)
             lines.append(f"  fees charged          {money(figures.fees)}")
+            lines.append(f"  interest charged      {money(figures.interest)}")
+            if figures.interest_not_computed:
+                lines.append(
+                    f"  (interest not computed for {figures.interest_not_computed} "
+                    "claims: the base rate table does not reach their dates)"
+                )
             lines.append(f"  cost of measures      {money(figures.cost)}")
             lines.append(f"  billed                {money(figures.billed)}")
             lines.append(

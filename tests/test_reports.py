@@ -1,0 +1,85 @@
+"""Simulation figures on a tiny book of claims, every figure worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+from engine import Customer
+from engine.reports import TOTAL
+from engine.simulate import simulate
+
+from .conftest import add_claim, add_payment, make_engine
+
+POLICY = """\
+policy "Interest" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure reminder = letter "reminder" cost 0.80 EUR
+measure final = letter "final" fee 5.00 EUR interest {interest}
+
+dunning everyone
+  terminal closed
+  current -> reminded after 5 days overdue do reminder
+  reminded -> final_notice after 10 days overdue do final
+  final_notice -> closed after 90 days in state
+"""
+
+
+def book(tmp_path: Path, interest: str):
+    """A (1,000.00, due 01-31, paid Sunday 03-02) and B (200.00, due 02-28, unpaid)."""
+    engine = make_engine(tmp_path, POLICY.format(interest=interest))
+    engine.add_customers([Customer("K1", "Muster GmbH", kind="business")])
+    add_claim(engine, "A", due="2025-01-31", amount="1000.00", issued="2025-01-01")
+    add_claim(engine, "B", due="2025-02-28", amount="200.00", issued="2025-01-29")
+    add_payment(engine, "P1", "A", "1000.00", "2025-03-02")
+    return engine
+
+
+def test_fixed_interest_fees_cost_and_collection_figures(tmp_path: Path) -> None:
+    """Fixed 8 %: A 30 days (02-01..03-02) 6.58, B 31 days (03-01..03-31) 1.36.
+
+    A: 1000.00 * 8 % * 30 / 365 = 6.5753 -> 6.58; B: 200.00 * 8 % * 31 / 365 =
+    1.3589 -> 1.36. Each got a reminder (0.80 cost) and a final notice (5.00
+    fee). Fell due 1,200.00, collected 1,000.00: 83.33 %. Open balance times
+    days: A 1000 * 60 (01-01..03-01) + B 200 * 62 (01-29..03-31) = 72,400;
+    billed 1,200.00: collection period 60.3 days. B is 31 days past due on 03-31.
+    """
+    engine = book(tmp_path, "8 % per year")
+
+    report = simulate(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+    total = report.groups[TOTAL]
+
+    assert total.interest == {"EUR": Decimal("7.94")}
+    assert total.fees == {"EUR": Decimal("10.00")}
+    assert total.cost == {"EUR": Decimal("1.60")}
+    assert dict(total.measures) == {"letter": 4}
+    assert total.realization("EUR") == Decimal("83.33")
+    assert total.collection_period("EUR") == Decimal("60.3")
+    assert total.ages["31-60"] == {"EUR": Decimal("200.00")}
+    assert total.open_at_end == {"EUR": Decimal("200.00")}
+    assert dict(total.final_states) == {"paid": 1, "final_notice": 1}
+    # A paid on 03-02, 30 days after its due date: average days late 30.
+    assert total.average_days_late == Decimal("30.00")
+
+
+def test_statutory_interest_between_businesses_adds_the_flat_fee(
+    tmp_path: Path,
+) -> None:
+    """Base rate 2.27 % in 2025-H1, + 9 points = 11.27 %, plus EUR 40 per claim.
+
+    A: 1000.00 * 11.27 % * 30 / 365 = 9.2630 -> 9.26; B: 200.00 * 11.27 % * 31
+    / 365 = 1.9144 -> 1.91; with two flat fees: 9.26 + 1.91 + 80.00 = 91.17.
+    """
+    engine = book(tmp_path, "statutory")
+
+    report = simulate(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+
+    assert report.groups[TOTAL].interest == {"EUR": Decimal("91.17")}
