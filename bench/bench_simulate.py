@@ -43,8 +43,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dunning-bench-") as folder:
         data = Path(folder) / "data"
         began = time.perf_counter()
-        write_sample(data, SampleSettings(options.customers, options.claims, seed=1,
-                                          start=START, end=END))
+        write_sample(
+            data,
+            SampleSettings(
+                options.customers, options.claims, seed=1, start=START, end=END
+            ),
+        )
         generated = time.perf_counter()
 
         store = Store.open(Path(folder) / "bench.db")
@@ -61,12 +65,16 @@ def main() -> None:
     days = len(run_days(START, END, policy))
     seconds = simulated - imported
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"claims {options.claims:,}, customers {options.customers:,}, "
-          f"policy {policy.header.name!r}, {days} run days in {START.year}")
+    print(
+        f"claims {options.claims:,}, customers {options.customers:,}, "
+        f"policy {policy.header.name!r}, {days} run days in {START.year}"
+    )
     print(f"generate {generated - began:6.1f} s")
     print(f"import   {imported - generated:6.1f} s")
-    print(f"simulate {seconds:6.1f} s  ({seconds / days * 1000:.0f} ms per run day, "
-          f"{transitions[0]:,} audit rows, {sum(total.measures.values()):,} measures)")
+    print(
+        f"simulate {seconds:6.1f} s  ({seconds / days * 1000:.0f} ms per run day, "
+        f"{transitions[0]:,} audit rows, {sum(total.measures.values()):,} measures)"
+    )
     print(f"peak memory (RSS) {peak:.0f} MiB")
     verdict = "met" if seconds < TARGET_SECONDS else "missed"
     print(f"target: simulation under {TARGET_SECONDS:.0f} s ({verdict})")

@@ -72,8 +72,12 @@ def due_date_of(
 ) -> dt.date:
     """The first day on which a timer holds for a claim."""
     base = due_date if timer.basis is TimerBasis.OVERDUE else state_since
-    if timer.business_days:
-        day = calendar.add_business_days(base, timer.days)
-    else:
-        day = base + dt.timedelta(days=timer.days)
-    return end_of_month(day) if timer.end_of_month else day
+    try:
+        if timer.business_days:
+            day = calendar.add_business_days(base, timer.days)
+        else:
+            day = base + dt.timedelta(days=timer.days)
+        return end_of_month(day) if timer.end_of_month else day
+    except OverflowError:
+        # A timer that falls beyond the last representable day never fires.
+        return dt.date.max

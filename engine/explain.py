@@ -61,6 +61,8 @@ class Explanation:
     events: tuple[str, ...]
     terminal: bool
     settled_on: str | None
+    missing: str | None = None
+    pending: tuple[str, ...] = ()
 
 
 def _claim(store_conn: Any, claim_id: str) -> dict[str, Any]:
@@ -208,7 +210,21 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
         )
 
     machine = runner.machines.get(claim["group_name"] or "")
+    missing = None
+    if claim["group_name"] and machine is None:
+        missing = f"group `{claim['group_name']}` is not in this policy"
+    elif machine is not None and claim["state"] not in machine.kinds:
+        missing = f"state `{claim['state']}` is not in group `{claim['group_name']}`"
+        machine = None
     terminal = machine is not None and not machine.is_open(claim["state"] or "")
+    pending = [
+        f"{kind.replace('_', ' ')} {ident} of {amount} {currency} dated {day}"
+        for ident, amount, currency, day, kind in conn.execute(
+            "SELECT id, amount, currency, paid_on, kind FROM payments "
+            "WHERE claim_id = ? AND applied_run IS NULL ORDER BY paid_on, id",
+            (claim_id,),
+        )
+    ]
     next_steps: list[NextStep] = []
     events: list[str] = []
     if machine is not None and claim["state"] and not terminal:
@@ -262,6 +278,8 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
         events=tuple(events),
         terminal=terminal,
         settled_on=claim["settled_on"],
+        missing=missing,
+        pending=tuple(pending),
     )
 
 
@@ -297,8 +315,16 @@ def render_explanation(explanation: Explanation) -> str:
         f"open {e.open_amount} of {e.amount}, due {e.due_date}.",
     ]
     if e.last_move:
-        lines.append(f"it got there on {e.last_move.on}: {e.last_move.text}")
+        lines.append(f"it got there by the run of {e.last_move.on}: {e.last_move.text}")
         lines.extend(f"  {detail}" for detail in e.last_move.details)
+    for item in e.pending:
+        lines.append(f"recorded, to be applied by the next run: {item}")
+    if e.missing:
+        lines.append(
+            f"this policy cannot move it: {e.missing}; it stays where it is until "
+            "a policy that has it runs again"
+        )
+        return "\n".join(lines)
     if e.terminal:
         settled = f" (settled on {e.settled_on})" if e.settled_on else ""
         lines.append(

@@ -215,7 +215,7 @@ class Runner:
             self._expand_customer_events(day, run_id)
 
         steps: list[Step] = []
-        problems: list[str] = []
+        problems: list[str] = self._strays(day)
         batch_number = 0
         # Payments and events first, for every claim, so that what a customer
         # still owes is known before any timer looks at it.
@@ -224,15 +224,15 @@ class Runner:
             log.info("run %s for %s, %s: %d claims", run_id, day, pass_name, due)
             for rows in self._batches(due):
                 with self._tx():
-                    batch_steps, batch_measures, batch_problems = self._process_batch(
-                        rows, as_of, run_id, pass_name
+                    batch_steps, batch_measures, batch_problems, looked_at = (
+                        self._process_batch(rows, as_of, run_id, pass_name)
                     )
                     conn.execute(
                         "UPDATE runs SET claims_evaluated = claims_evaluated + ?, "
                         "transitions = transitions + ?, measures = measures + ? "
                         "WHERE id = ?",
                         (
-                            len(rows) if pass_name == TIMERS else 0,
+                            looked_at,
                             len(batch_steps),
                             batch_measures,
                             run_id,
@@ -317,6 +317,40 @@ class Runner:
                 "UPDATE events SET applied_run = ? WHERE id = ?", (run_id, event[0])
             )
 
+    def _strays(self, day: str) -> list[str]:
+        """After a change of policy: open claims whose group or state it lacks.
+
+        They are left where they are (moving them could skip or repeat a
+        measure); the run says how many there are, once per policy change.
+        """
+        conn = self.store.conn
+        previous = conn.execute(
+            "SELECT policy_digest FROM runs WHERE status = 'done' AND as_of < ? "
+            "ORDER BY as_of DESC, id DESC LIMIT 1",
+            (day,),
+        ).fetchone()
+        if previous is None or previous[0] == self.policy.digest:
+            return []
+        found: list[str] = []
+        rows = conn.execute(
+            "SELECT group_name, state, count(*), min(id) FROM claims "
+            "WHERE group_name IS NOT NULL AND settled_on IS NULL "
+            "GROUP BY group_name, state ORDER BY group_name, state"
+        ).fetchall()
+        for group, state, count, example in rows:
+            machine = self.machines.get(group)
+            if machine is None:
+                why = f"group `{group}` is not in this policy"
+            elif state not in machine.kinds:
+                why = f"state `{state}` is not in group `{group}` of this policy"
+            else:
+                continue
+            found.append(
+                f"{count} open claims (e.g. {example}): {why}; they are left as "
+                "they are until the policy has it again"
+            )
+        return found
+
     def _anything_due(self, day: str) -> bool:
         return bool(
             self._select_due(day, ITEMS) or self._select_due(day, TIMERS)
@@ -395,7 +429,7 @@ class Runner:
 
     def _process_batch(
         self, rows: list[dict[str, Any]], as_of: dt.date, run_id: int, pass_name: str
-    ) -> tuple[list[Step], int, list[str]]:
+    ) -> tuple[list[Step], int, list[str], int]:
         conn = self.store.conn
         customers = self._customers({row["customer_id"] for row in rows}, as_of)
         items = (
@@ -414,7 +448,7 @@ class Runner:
                 )
             except MoveRefused as error:
                 problems.append(f"claim {row['id']}: {error}; left as it was")
-                log.warning("claim %s: %s", row["id"], error)
+                log.info("claim %s: %s", row["id"], error)
                 continue
             works.append(work)
 
@@ -477,7 +511,13 @@ class Runner:
                     if item["table"] == table[:-1]
                 ],
             )
-        return steps, len(outbox), problems
+        # A claim the items pass hands on to the timers pass is counted there.
+        handed_on = (
+            sum(1 for work in works if machine_is_open(self.machines, work))
+            if pass_name == ITEMS
+            else 0
+        )
+        return steps, len(outbox), problems, len(rows) - handed_on
 
     def _customers(self, ids: set[str], as_of: dt.date) -> dict[str, dict[str, Any]]:
         conn = self.store.conn
@@ -642,6 +682,12 @@ class Runner:
     def _advance(
         self, work: _Work, items: list[dict[str, Any]], as_of: dt.date, *, timers: bool
     ) -> None:
+        currency = self.policy.header.currency
+        if work.open_amount.currency != currency:
+            raise MoveRefused(
+                f"the claim is in {work.open_amount.currency} and the policy works in "
+                f"{currency}; it is not dunned by this policy"
+            )
         allocated = work.state is None or self._may_reallocate(work)
         if allocated:
             self._allocate(work, as_of)
@@ -978,7 +1024,9 @@ def _timer_reason(
 ) -> str:
     if timer is None:
         return "its condition held"
-    unit = "business days" if timer.business_days else "days"
+    unit = ("business day" if timer.business_days else "day") + (
+        "" if timer.days == 1 else "s"
+    )
     month = " at end of month" if timer.end_of_month else ""
     if timer.basis is TimerBasis.OVERDUE:
         detail = (

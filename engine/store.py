@@ -229,7 +229,10 @@ class Store:
         path = str(path)
         exists = path == ":memory:" or Path(path).exists()
         if not exists and not create:
-            raise StoreError(f"{path}: no such database")
+            raise StoreError(
+                f"{path}: no such database; import data first "
+                "(dunning import ... --db PATH) or give the path of a dunning database"
+            )
         if exists and path != ":memory:" and Path(path).is_dir():
             raise StoreError(f"{path}: is a folder, not a database file")
 
@@ -249,9 +252,9 @@ class Store:
         if application_id != APPLICATION_ID and (tables or application_id):
             conn.close()
             raise StoreError(
-                f"{path}: an SQLite database of another application "
-                f"({tables} tables, application id {application_id}); "
-                "it was left untouched; use a new file name"
+                f"{path}: an SQLite database of another program, not a dunning "
+                "database; it was left untouched; give a new file name or the path "
+                "of a dunning database"
             )
         if version > SCHEMA_VERSION:
             conn.close()

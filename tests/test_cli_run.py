@@ -146,7 +146,7 @@ group everyone, state second
         == f"""\
 claim A (customer K1) is in state `second` of group `everyone` since 2012-06-07.
 open 70.00 EUR of 100.00 EUR, due 2012-05-31.
-it got there on 2012-06-07: first -> second
+it got there by the run of 2012-06-07: first -> second
   rule: first -> second after 7 days overdue do second_letter ({policy}:13)
   why: after 7 days overdue: fell due on 2012-06-07 (due 2012-05-31, 7 days overdue)
 next: `second -> collection after 11 days overdue do third_letter` (line 14) -> `collection` on 2012-06-11; no condition, measures: third_letter.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
+from typing import Any
 
 import click
 
@@ -19,7 +21,23 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; turns a busy database into a plain message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            raise click.ClickException(
+                "the database is in use by another program (SQLite: "
+                f"{error}); try again when it is free; an interrupted run "
+                "continues where it stopped when it is run again"
+            ) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-v", "--verbose", count=True, help="Show more of what happens (-vv: debug)."
 )

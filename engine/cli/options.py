@@ -37,6 +37,10 @@ def open_store(path: str, *, create: bool = True) -> Store:
         raise click.ClickException(str(error)) from None
 
 
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+"""The range of dates the commands accept, the same as the import accepts."""
+
+
 class DateType(click.ParamType):
     """A calendar date written as YYYY-MM-DD."""
 
@@ -55,9 +59,17 @@ class DateType(click.ParamType):
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             self.fail(f"{value!r} is not a date written as YYYY-MM-DD", param, ctx)
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not a day in the calendar", param, ctx)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            self.fail(
+                f"{value!r} is outside the years this program works with "
+                f"({FIRST_DAY.year} to {LAST_DAY.year})",
+                param,
+                ctx,
+            )
+        return day
 
 
 DATE = DateType()

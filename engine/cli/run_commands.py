@@ -13,6 +13,9 @@ from ..runner import RunError, Runner, RunResult
 from ..store import Store
 from .options import DATE, db_option, load_or_exit, open_store, policy_option
 
+FUTURE_DAYS = 7
+MAX_PROBLEMS = 20
+
 
 def _count(number: int, word: str) -> str:
     return f"{number} {word}" + ("" if number == 1 else "s")
@@ -56,8 +59,16 @@ def run_command(
     policy_path: str, as_of: dt.date, dry_run: bool, replay: bool, db_path: str
 ) -> None:
     """Run a policy over every open claim for one as-of date."""
+    latest = dt.date.today() + dt.timedelta(days=FUTURE_DAYS)
+    if as_of > latest:
+        raise click.BadParameter(
+            f"{as_of} is more than {FUTURE_DAYS} days after today; a run stands on "
+            "today or an earlier day, and a run cannot be taken back "
+            "(to see the future, use --dry-run with a nearer date, or simulate)",
+            param_hint="'--as-of'",
+        )
     policy = load_or_exit(policy_path)
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         result = Runner(store, policy).run(
             as_of, dry_run=dry_run, replay=replay, collect=dry_run
@@ -76,8 +87,11 @@ def run_command(
             f"{step.claim_id}: {step.from_state or '(new)'} -> {step.to_state}"
             f"{measures}  ({step.reason})"
         )
-    for problem in result.problems:
+    for problem in result.problems[:MAX_PROBLEMS]:
         click.echo(f"warning: {problem}", err=True)
+    if len(result.problems) > MAX_PROBLEMS:
+        more = len(result.problems) - MAX_PROBLEMS
+        click.echo(f"warning: ... and {more} more claims left as they were", err=True)
     click.echo(_summary(result, policy))
 
 
