@@ -104,8 +104,13 @@ def suggest(name: str, known: Iterable[str], what: str) -> str:
     return f"did you mean `{close[0]}`? {listing}" if close else listing
 
 
-def render(diagnostic: Diagnostic, source: str) -> str:
-    """`file:line:col: error CODE: message`, the source line, carets, the hint."""
+def render(
+    diagnostic: Diagnostic, source: str, lines: Sequence[str] | None = None
+) -> str:
+    """`file:line:col: error CODE: message`, the source line, carets, the hint.
+
+    `lines` is the source already split, for callers rendering many diagnostics.
+    """
     span = diagnostic.span
     # A problem with the file as a whole (unreadable, not text) has no place.
     where = diagnostic.path
@@ -113,7 +118,8 @@ def render(diagnostic: Diagnostic, source: str) -> str:
         where += f":{span.line}:{span.column}"
     severity = diagnostic.severity.value
     head = f"{where}: {severity} {diagnostic.code}: {diagnostic.message}"
-    lines = source.splitlines()
+    if lines is None:
+        lines = source.splitlines()
     out = [head]
 
     if 1 <= span.line <= len(lines):
@@ -133,4 +139,5 @@ def render(diagnostic: Diagnostic, source: str) -> str:
 def render_all(diagnostics: Iterable[Diagnostic], source: str) -> str:
     """All diagnostics of one file, in file order, separated by blank lines."""
     ordered = sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
-    return "\n\n".join(render(d, source) for d in ordered)
+    lines = source.splitlines()
+    return "\n\n".join(render(d, source, lines) for d in ordered)

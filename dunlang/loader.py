@@ -81,23 +81,30 @@ def parse_policy(source: str, path: str = "<policy>") -> Policy:
 def read_source(path: str | Path) -> str:
     """The text of a policy file; an unreadable file is a policy error too."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise PolicyError(
-            [
-                Diagnostic(
-                    "E101",
-                    f"the file is not UTF-8 text (byte {error.start})",
-                    path=str(path),
-                    hint="save the policy as UTF-8 text",
-                )
-            ]
-        ) from None
+        data = Path(path).read_bytes()
     except OSError as error:
         raise PolicyError(
             [
                 Diagnostic(
                     "E101", f"cannot read the file: {error.strerror}", path=str(path)
+                )
+            ]
+        ) from None
+    try:
+        # A byte order mark, as some editors write, is not part of the text.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "E101",
+                    f"the file is not UTF-8 text: byte 0x{data[error.start]:02X} "
+                    f"on line {line}, column {column}",
+                    path=str(path),
+                    hint="save the policy as UTF-8 text (most editors offer it "
+                    "under Save as or Encoding)",
                 )
             ]
         ) from None

@@ -124,11 +124,40 @@ def test_file_that_is_not_text(runner: CliRunner) -> None:
 
     assert result.exit_code == 1
     assert result.output == (
-        "binary.dun: error E101: the file is not UTF-8 text (byte 0)\n"
-        "      = hint: save the policy as UTF-8 text\n"
+        "binary.dun: error E101: the file is not UTF-8 text: byte 0xFF on line 1, "
+        "column 1\n"
+        "      = hint: save the policy as UTF-8 text (most editors offer it under "
+        "Save as or Encoding)\n"
         "\n"
         "binary.dun: 1 error\n"
     )
+
+
+def test_latin1_file_names_line_and_byte(runner: CliRunner) -> None:
+    """A Latin-1 `ü` on line 2 is named by line, column and byte value."""
+    Path("latin.dun").write_bytes(b'policy "x" version "1"\n# F\xfcr Kunden\n')
+
+    result = runner.invoke(cli, ["check", "latin.dun"])
+
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "latin.dun: error E101: the file is not UTF-8 text: byte 0xFC on line 2, "
+        "column 4\n"
+    )
+
+
+def test_a_byte_order_mark_is_accepted(runner: CliRunner) -> None:
+    """A UTF-8 file that starts with a byte order mark checks like one without."""
+    text = (
+        'policy "x" version "1"\n  currency EUR\n\ngroup all otherwise\n\n'
+        "dunning all\n  terminal done\n  current -> done after 5 days overdue\n"
+    )
+    Path("bom.dun").write_bytes(b"\xef\xbb\xbf" + text.encode())
+
+    result = runner.invoke(cli, ["check", "bom.dun"])
+
+    assert result.output == "bom.dun: ok\n"
+    assert result.exit_code == 0
 
 
 def test_missing_file(runner: CliRunner) -> None:

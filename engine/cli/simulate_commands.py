@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 import json
+import sys
 import tempfile
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..importer import apply_import, check_file
@@ -142,8 +144,10 @@ def simulate_command(
             TextColumn("simulating {task.fields[day]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            disable=quiet,
-            console=None,
+            # The bar goes to the terminal's error stream, so the summary on
+            # standard output stays clean for pipes and files.
+            console=Console(stderr=True),
+            disable=quiet or not sys.stderr.isatty(),
             transient=True,
         )
         try:
