@@ -122,7 +122,6 @@ CREATE TABLE transitions (
     actor TEXT NOT NULL
 );
 CREATE INDEX transitions_claim ON transitions(claim_id);
-CREATE INDEX transitions_run ON transitions(run_id);
 
 CREATE TABLE measures (
     id INTEGER PRIMARY KEY,

@@ -157,3 +157,17 @@ def test_no_claim_gets_a_measure_after_it_is_settled(data, gaps) -> None:
         ).fetchall()
         assert late == []
         engine.close()
+
+
+@given(
+    values=st.dictionaries(st.text(), st.text()),
+    names=st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)),
+)
+def test_audit_json_is_what_json_dumps_writes(values, names) -> None:
+    """The fast encoding of audit values and measure names equals json.dumps."""
+    import json
+
+    from engine.runner import _json_names, _json_object
+
+    assert _json_object(values) == json.dumps(values, sort_keys=True)
+    assert _json_names(tuple(names)) == json.dumps(names)
