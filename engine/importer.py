@@ -2,9 +2,10 @@
 
 An import is all or nothing: every row of the file is checked first (values,
 references, changes to rows a run has already applied) and only a file without
-a single bad row is written, in one transaction. Rows are matched by id, so
-importing the same file twice changes nothing; a changed value is updated and
-recorded in `audit_changes`.
+a single bad row is written, in one transaction. Every problem of every row is
+reported; a check that needs several values runs when each of them is right.
+Rows are matched by id, so importing the same file twice changes nothing; a
+changed value is updated and recorded in `audit_changes`.
 
 `check_file` reads and checks a file without a database; `apply_import` writes
 what it found; `import_file` does both. Problems come back as `ImportFailed`
@@ -24,34 +25,29 @@ from decimal import Decimal
 from attrs import define, field, frozen
 
 from .mapping import (
-    FIELDS,
     HAS_ATTRIBUTES,
     KINDS,
-    PLAIN_AMOUNT,
-    PLAIN_POSITIVE_AMOUNT,
-    RESERVED,
     SINGULAR,
-    AmountParser,
     BadValue,
-    DateParser,
-    Field,
-    FieldType,
     ImportFailed,
     Mapping,
     Problem,
-    Row,
-    Source,
-    Table,
-    attribute_key,
-    check_path,
-    did_you_mean,
     fail,
-    file_format,
     gc_paused,
     native_table,
-    one_of,
-    parse_currency,
     quote,
+    too_precise,
+)
+from .reading import (
+    SLOW,
+    Extra,
+    Source,
+    Step,
+    check_path,
+    column_text,
+    file_format,
+    plan_columns,
+    precision_problems,
     read_source,
 )
 from .store import Store
@@ -92,53 +88,38 @@ class ImportResult:
 
 # ---- checking rows ----------------------------------------------------------
 
-
-@frozen
-class _Step:
-    """How one field of a row is filled: from a column, or a constant (index -1).
-    `column` names the source column in messages."""
-
-    field: Field
-    column: str
-    index: int
-    value: str | None = None
-    translate: dict[str, str] | None = None
-    parse: Callable[[str], str] | None = None
-    fast: Callable[[list[str]], list[object]] = lambda raw: list(raw)
-
-
-@frozen
-class _Extra:
-    """An extra column kept as an attribute."""
-
-    column: str
-    key: str
-    index: int
-    translate: dict[str, str] | None
-    parse: Callable[[str], str] | None
-
-
 Values = tuple[str | None, ...]
 Attributes = dict[str, str | None]
 _Record = tuple[int, int | None, Values, Attributes | None]  # line, item, ...
+_Flawed = tuple[_Record, frozenset[str]]  # a row with a problem, its wrong fields
+_NO_ATTRIBUTES: Attributes = {}  # shared by the rows of a file without extras
 
 
 @define
 class _Checked:
-    """The rows of one kind that passed the checks of a single row, by id;
-    `seen` also holds the ids of bad rows, so they cause no second problem."""
+    """The rows of one kind, checked one by one and against each other.
+
+    `records` holds the rows without a problem by id (the first of rows that
+    repeat); `flawed` the rows with a problem, with the fields whose own value
+    is wrong, kept so that their other values are checked against the store
+    too; `seen` holds every id of the file, so a bad row causes no second
+    problem in a later kind that refers to it.
+    """
 
     kind: str
     file: str
     fields: tuple[str, ...]
     columns: tuple[str, ...]
     records: dict[str, _Record] = field(factory=dict)
+    flawed: list[_Flawed] = field(factory=list)
     seen: set[str] = field(factory=set)
     repeated: int = 0
 
-    def problem(self, identity: str, name: str, value: object, message: str) -> Problem:
-        """A problem in the row of an id, at the column that feeds a field."""
-        line, item, _, _ = self.records[identity]
+    def problem(
+        self, record: _Record, name: str, value: object, message: str
+    ) -> Problem:
+        """A problem in a row, at the column that feeds a field."""
+        line, item, _, _ = record
         column = self.columns[self.fields.index(name)]
         return Problem(self.file, message, line, column, str(value), None, item)
 
@@ -186,272 +167,59 @@ def check_file(
             if read_as not in sources:
                 sources[read_as] = read_source(path, table, chosen)
                 prepared.problems.extend(sources[read_as].problems)
-
-            steps, extras = _plan(sources[read_as], table, prepared.warnings)
             source = sources[read_as]
+
+            try:
+                steps, extras = plan_columns(source, table, prepared.warnings)
+            except ImportFailed as failure:
+                found = in_file_order(prepared.problems)
+                raise ImportFailed([*failure.problems, *found]) from None
             checked = _check_rows(source, kind, steps, extras, prepared.problems)
         prepared.checked.append(checked)
         log.debug("checked %s as %s: %s ids", path, kind, len(checked.records))
     return prepared
 
 
-def _plan(
-    source: Source, table: Table, warnings: list[Problem]
-) -> tuple[list[_Step], list[_Extra]]:
-    """Match the fields and attributes of a table to the columns of a header."""
-    kind, header, file = table.kind, source.header, source.file
-    index = {name: number for number, name in enumerate(header)}
-    dates = DateParser(table.date_format)
-    amounts = AmountParser(table.decimal_separator, table.thousands_separator)
-    problems: list[Problem] = []
-
-    if table.native:
-        columns = {f.name: f.name for f in FIELDS[kind] if f.name in index}
-        problems += _missing_columns(file, kind, header)
-    else:
-        columns = dict(table.columns)
-        for name, column in columns.items():
-            if column not in index:
-                message = f"column {quote(column)} is not in the header of {file}"
-                message += did_you_mean(column, header)
-                key = f"[{kind}] columns.{name}"
-                problems.append(Problem(table.source or file, message, key=key))
-
-    steps: list[_Step] = []
-    for spec in FIELDS[kind]:
-        parse = _parser(spec, dates, amounts, kind)
-        if columns.get(spec.name) in index:
-            column = columns[spec.name]
-            translate = table.values.get(spec.name)
-            fast = _fast_path(spec, parse, amounts)
-            steps.append(
-                _Step(spec, column, index[column], None, translate, parse, fast)
-            )
-        elif spec.name in table.constants:
-            steps.append(_constant(spec, table, parse, problems))
-
-    extras = _extras(source, table, set(columns.values()), dates, problems, warnings)
-    if problems:
-        raise ImportFailed(problems)
-    return steps, extras
-
-
-def _missing_columns(file: str, kind: str, header: Sequence[str]) -> list[Problem]:
-    """The required columns a native file lacks."""
-    problems = []
-    hint = "; a mapping file can name another column (see docs/import.md)"
-    marks = [mark for mark in ";\t|" if len(header) == 1 and mark in header[0]]
-    if marks:
-        mark = json.dumps(marks[0])
-        message = f"the header is a single column, {quote(header[0])}; if {mark} "
-        message += f"separates the columns, say so with `delimiter = {mark}` in "
-        return [Problem(file, message + "a mapping file", row=1)]
-    for spec in FIELDS[kind]:
-        if spec.required and spec.name not in header:
-            message = f"the header has no column `{spec.name}`, which every "
-            message += f"{SINGULAR[kind]} needs{did_you_mean(spec.name, header)}{hint}"
-            problems.append(Problem(file, message, row=1))
-    if kind == "events" and "claim_id" not in header and "customer_id" not in header:
-        message = "the header has neither `claim_id` nor `customer_id`; every event "
-        problems.append(Problem(file, message + "needs one of them", row=1))
-    return problems
-
-
-def _constant(
-    spec: Field,
-    table: Table,
-    parse: Callable[[str], str] | None,
-    problems: list[Problem],
-) -> _Step:
-    """A field with one value for every row, checked once."""
-    text = table.constants[spec.name].strip()
-    value: str | None = text or spec.default
-    if text and parse is not None:
-        try:
-            value = parse(text)
-        except BadValue as error:
-            key = f"[{table.kind}] constants.{spec.name}"
-            problems.append(Problem(table.source or "", str(error), key=key))
-    return _Step(spec, spec.name, -1, value=value)
-
-
-def _extras(
-    source: Source,
-    table: Table,
-    used: set[str],
-    dates: DateParser,
-    problems: list[Problem],
-    warnings: list[Problem],
-) -> list[_Extra]:
-    """The extra columns kept as attributes, with their attribute names."""
-    kind, file, header = table.kind, source.file, source.header
-    singular, native = SINGULAR[kind], [f.name for f in FIELDS[kind]]
-    required = {f.name for f in FIELDS[kind] if f.required} - set(header)
-    wanted = [name for name in header if name not in used]
-    if table.attributes is not None:
-        wanted = [name for name in table.attributes if name in header]
-    for name in {*(table.attributes or ()), *table.date_attributes} - set(header):
-        message = f"column {quote(name)} is not in the header of {file}"
-        message += did_you_mean(name, header)
-        problems.append(
-            Problem(table.source or file, message, key=f"[{kind}] attributes")
-        )
-    for name in table.values.keys() - set(native) - set(wanted):
-        message = f"column {quote(name)} is not an attribute column of {file}"
-        problems.append(Problem(table.source or file, message, key=f"[{kind}] values"))
-
-    if kind not in HAS_ATTRIBUTES:
-        for name in wanted if table.native else ():
-            message = f"is not a {singular} field, and {kind} keep no attributes"
-            message += did_you_mean(name, native)
-            problems.append(Problem(file, message, row=1, column=name))
-        return []
-
-    extras: list[_Extra] = []
-    owner: dict[str, str] = {}
-    for name in wanted:
-        key = attribute_key(name)
-        if not key:
-            message = "cannot be an attribute: its name has no letters or digits"
-        elif key in required and table.native:
-            continue  # the missing column is reported, with this one as the hint
-        elif key in RESERVED[kind]:
-            message = f"would become the attribute `{key}`, a name a {singular} "
-            message += "already has; map it to a field or leave it out of `attributes`"
-        elif key in owner:
-            message = f"and column `{owner[key]}` would both become the attribute "
-            message += f"`{key}`; rename one of them"
-        else:
-            owner[key] = name
-            parse = dates if name in table.date_attributes else None
-            translate = table.values.get(name)
-            extras.append(_Extra(name, key, header.index(name), translate, parse))
-            hint = did_you_mean(name, [n for n in native if n not in header])
-            if table.native and hint:
-                message = f"is kept as the attribute `{key}`{hint}"
-                warnings.append(Problem(file, message, row=1, column=name))
-            continue
-        problems.append(Problem(file, message, row=1, column=name))
-    return extras
-
-
-def _parser(
-    spec: Field, dates: DateParser, amounts: AmountParser, kind: str
-) -> Callable[[str], str] | None:
-    """The function that checks and normalises the text of one field."""
-    if spec.type is FieldType.DATE:
-        return dates
-    if spec.type is FieldType.CURRENCY:
-        return _Memo(parse_currency)
-    if spec.type is FieldType.CHOICE:
-        return _choice(spec)
-    if spec.type is FieldType.AMOUNT:
-        return _amount(spec, amounts, kind)
-    return None
-
-
-class _Memo:
-    """A parser that remembers the values it accepted."""
-
-    def __init__(self, parse: Callable[[str], str]) -> None:
-        self.parse = parse
-        self.seen: dict[str, str] = {}
-
-    def __call__(self, text: str) -> str:
-        value = self.seen[text] = self.parse(text)
-        return value
-
-
-def _choice(spec: Field) -> Callable[[str], str]:
-    """A parser for a field with a fixed set of values."""
-    choices = frozenset(spec.choices)
-    expected = f"is not {spec.what} (expected {one_of(spec.choices)})"
-
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise BadValue(f"{quote(text)} {expected}{did_you_mean(text, choices)}")
-        return text
-
-    return parse
-
-
-def _amount(spec: Field, amounts: AmountParser, kind: str) -> Callable[[str], str]:
-    """A parser for an amount that must be positive, or at least not negative."""
-    positive = (
-        f"is not more than zero; the amount of a {SINGULAR[kind]} must be positive"
-    )
-    if kind == "claims":
-        positive += " (a credit note is a payment of kind `credit_note`)"
-
-    def parse(text: str) -> str:
-        value = amounts(text)
-        if spec.positive and Decimal(value) <= 0:
-            raise BadValue(f"{quote(text)} {positive}")
-        if Decimal(value) < 0:
-            raise BadValue(
-                f"{quote(text)} is below zero; {spec.what} cannot be negative"
-            )
-        return value
-
-    return parse
-
-
-_SLOW = object()
-"""Marks a value the fast path could not settle: the full parser decides."""
-_NO_ATTRIBUTES: Attributes = {}  # shared by the rows of a file without extras
-
-
-def _fast_path(
-    spec: Field, parse: Callable[[str], str] | None, amounts: AmountParser
-) -> Callable[[list[str]], list[object]]:
-    """A check of a whole column that settles the common values at once (known
-    dates and currencies, plain amounts) and leaves the rest to `parse`."""
-    empty: object = _SLOW if spec.required else spec.default
-    if spec.type is FieldType.TEXT or parse is None:
-        return lambda raw: [v or empty for v in raw]
-    if spec.type is FieldType.CHOICE:
-        choices = frozenset(spec.choices)
-        return lambda raw: [
-            v if v in choices else empty if not v else _SLOW for v in raw
-        ]
-    if spec.type is FieldType.AMOUNT:
-        plain = PLAIN_POSITIVE_AMOUNT if spec.positive else PLAIN_AMOUNT
-        if not amounts.plain:
-            return lambda raw: [_SLOW if v else empty for v in raw]
-        return lambda raw: [v if plain(v) else empty if not v else _SLOW for v in raw]
-    seen = parse.seen  # type: ignore[attr-defined]
-    return lambda raw: [seen.get(v, _SLOW) if v else empty for v in raw]
+def in_file_order(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems of the whole file first, then by row and item; the problems of
+    one row keep the order they were found in (column by column)."""
+    return sorted(problems, key=lambda p: (p.row is not None, p.row or 0, p.item or 0))
 
 
 def _check_rows(
     source: Source,
     kind: str,
-    steps: list[_Step],
-    extras: list[_Extra],
+    steps: list[Step],
+    extras: list[Extra],
     problems: list[Problem],
 ) -> _Checked:
     """Check each row on its own and against earlier rows with the same id.
 
-    Works a column at a time: a million rows take seconds, not minutes.
+    Every value is checked, whatever else is wrong with its row; a check of
+    several values (a due date against the issue date, an amount against the
+    currency, an id repeated with other values) leaves out the values found
+    wrong. Works a column at a time: a million rows take seconds, not minutes.
     """
     file, singular, rows = source.file, SINGULAR[kind], source.rows
     names = tuple(step.field.name for step in steps)
     checked = _Checked(kind, file, names, tuple(step.column for step in steps))
     lines, items = [row[0] for row in rows], [row[1] for row in rows]
     flagged: set[int] = set()
+    wrong: dict[int, set[str]] = {}  # by row: the fields whose own value is wrong
+    found: list[Problem] = []
 
-    def bad(at: int, column: str, value: str, message: str) -> None:
+    def bad(at: int, column: str, value: str, message: str, name: str = "") -> None:
         flagged.add(at)
-        problems.append(
-            Problem(file, message, lines[at], column, value, None, items[at])
-        )
+        if name:
+            wrong.setdefault(at, set()).add(name)
+        found.append(Problem(file, message, lines[at], column, value, None, items[at]))
 
     columns: list[list[object]] = []
     for step in steps:
         if step.index < 0:
             columns.append([step.value] * len(rows))
             continue
-        raw = _column(rows, step.index, step.translate)
+        raw = column_text(rows, step.index, step.translate)
         seen = getattr(step.parse, "seen", None)  # dates and currencies remember
         if seen is not None and step.parse is not None:
             for text in set(raw) - seen.keys() - {""}:
@@ -460,7 +228,7 @@ def _check_rows(
         values = step.fast(raw)
 
         slow = (
-            [at for at, v in enumerate(values) if v is _SLOW] if _SLOW in values else []
+            [at for at, v in enumerate(values) if v is SLOW] if SLOW in values else []
         )
         outcome: dict[str, str | BadValue] = {}
         for text in {raw[at] for at in slow} - {""}:
@@ -468,14 +236,15 @@ def _check_rows(
                 outcome[text] = step.parse(text)  # type: ignore[misc]
             except BadValue as error:
                 outcome[text] = error
+        name = step.field.name
         for at in slow:
             result = outcome.get(raw[at])
             values[at] = result if isinstance(result, str) else None
             if result is None:
                 needs = f"is empty, but every {singular} needs {step.field.what}"
-                bad(at, step.column, "", needs)
+                bad(at, step.column, "", needs, name)
             elif not isinstance(result, str):
-                bad(at, step.column, raw[at], str(result))
+                bad(at, step.column, raw[at], str(result), name)
         columns.append(values)
 
     attributes: list[Attributes | None] = [None] * len(rows)
@@ -484,12 +253,13 @@ def _check_rows(
     if extras:
         kept = []
         for extra in extras:
-            raw = _column(rows, extra.index, extra.translate)
+            raw = column_text(rows, extra.index, extra.translate)
+            name = f"attributes.{extra.key}"
             for at, text in enumerate(raw) if extra.parse else ():
                 try:
                     raw[at] = extra.parse(text) if text else text  # type: ignore[misc]
                 except BadValue as error:
-                    bad(at, extra.column, text, str(error))
+                    bad(at, extra.column, text, str(error), name)
             kept.append([text or None for text in raw])
         keys = [extra.key for extra in extras]
         attributes = [
@@ -498,9 +268,11 @@ def _check_rows(
 
     records: list[Values] = list(zip(*columns, strict=True))  # type: ignore[arg-type]
     named = dict(zip(names, columns, strict=True))
+    for at, name, message in precision_problems(kind, named):
+        value = str(named[name][at])
+        bad(at, checked.columns[names.index(name)], value, message, name)
     for at, name, message in _row_problems(kind, named):
-        if at not in flagged:
-            bad(at, checked.columns[names.index(name)], str(named[name][at]), message)
+        bad(at, checked.columns[names.index(name)], str(named[name][at]), message)
 
     ids = columns[0]
     checked.seen = {identity for identity in ids if identity}  # type: ignore[misc]
@@ -509,32 +281,32 @@ def _check_rows(
         checked.records = dict(zip(ids, rows_of, strict=True))  # type: ignore[arg-type]
         return checked
 
-    for at, record in enumerate(records):
-        identity = record[0]
-        first = checked.records.get(identity or "")
-        if at in flagged or identity is None:
-            continue
-        if first is None:
-            checked.records[identity] = (lines[at], items[at], record, attributes[at])
-        elif first[2] == record and first[3] == attributes[at]:
-            checked.repeated += 1
+    first_of: dict[str, int] = {}
+    for at, own in enumerate(records):
+        identity = own[0]
+        record: _Record = (lines[at], items[at], own, attributes[at])
+        first = at if identity is None else first_of.setdefault(identity, at)
+        if first != at:
+            earlier = (lines[first], items[first], records[first], attributes[first])
+            skip = wrong.get(first, set()) | wrong.get(at, set())
+            difference = _first_difference(checked, earlier, record, skip)
+            if difference is None:
+                checked.repeated += 1
+                continue
+            where = f"row {earlier[0]}" if earlier[1] is None else f"item {earlier[1]}"
+            message = f"{quote(str(identity))} appears again with other values (first "
+            message += f"on {where}{difference}); an id may appear only once, or again "
+            bad(at, steps[0].column, str(identity), message + "with the same values")
+        if at in flagged:
+            checked.flawed.append((record, frozenset(wrong.get(at, ()))))
         else:
-            where = f"row {first[0]}" if first[1] is None else f"item {first[1]}"
-            difference = _first_difference(
-                checked.columns, first, record, attributes[at]
-            )
-            message = f"{quote(identity)} appears again with other values (first on "
-            message += f"{where}{difference}); an id may appear only once, or again "
-            bad(at, steps[0].column, identity, message + "with the same values")
+            checked.records[str(identity)] = record
+
+    # The problems of a row read from left to right, as the row does.
+    place = {name: number for number, name in enumerate(source.header)}
+    found.sort(key=lambda p: (p.row or 0, p.item or 0, place.get(p.column or "", -1)))
+    problems += found
     return checked
-
-
-def _column(rows: list[Row], index: int, translate: dict[str, str] | None) -> list[str]:
-    """The stripped text of one column, translated by the mapping's `values`."""
-    raw = [row[2][index].strip() for row in rows]
-    if translate is not None:
-        raw = [translate.get(text, text).strip() for text in raw]
-    return raw
 
 
 def _row_problems(
@@ -574,21 +346,19 @@ def _row_problems(
 
 
 def _first_difference(
-    columns: tuple[str, ...],
-    first: _Record,
-    record: Values,
-    attributes: Attributes | None,
-) -> str:
-    """`, where `amount` is `10.00`, here `12.00``: the first value that differs."""
-    pairs = list(zip(columns, first[2], record, strict=True))
+    checked: _Checked, first: _Record, record: _Record, skip: set[str]
+) -> str | None:
+    """`, where `amount` is `10.00`, here `12.00``: the first value that differs
+    between two rows, leaving out the fields in `skip`; None if none differs."""
+    pairs = list(zip(checked.fields, checked.columns, first[2], record[2], strict=True))
     pairs += [
-        (f"attribute {k}", (first[3] or {}).get(k), v)
-        for k, v in (attributes or {}).items()
+        (f"attributes.{k}", f"attribute {k}", (first[3] or {}).get(k), v)
+        for k, v in (record[3] or {}).items()
     ]
-    for column, old, new in pairs:
-        if old != new:
+    for name, column, old, new in pairs:
+        if old != new and name not in skip:
             return f", where `{column}` is {quote(old or '')}, here {quote(new or '')}"
-    return ""
+    return None
 
 
 # ---- comparing with the store and writing -----------------------------------
@@ -642,9 +412,7 @@ def apply_import(
             batch = _Batch()
             writes = [_compare(conn, one, batch, problems) for one in prepared.checked]
             if problems:
-                problems.sort(
-                    key=lambda p: (p.row is not None, p.row or 0, p.item or 0)
-                )
+                problems = in_file_order(problems)
                 log.info(
                     "import of %s refused: %s problems", prepared.file, len(problems)
                 )
@@ -708,7 +476,9 @@ def _compare(
     kept = {"customers": ("attributes",), "claims": ("attributes", "open_amount")}.get(
         kind, ("applied_run",)
     )
-    existing = _fetch(conn, kind, (*fields[1:], *kept), checked.records)
+    flawed = [(record, bad) for record, bad in checked.flawed if record[2][0]]
+    wanted = [*checked.records, *(str(record[2][0]) for record, _ in flawed)]
+    existing = _fetch(conn, kind, (*fields[1:], *kept), wanted)
     _check_references(conn, checked, batch, problems)
 
     fresh = [r for key, r in checked.records.items() if key not in existing]
@@ -724,8 +494,9 @@ def _compare(
         at for at, name in enumerate(fields) if name in ("amount", "credit_limit")
     }
     width = len(fields) - 1
-    new_currency: dict[str, int] = {}
-    for identity, (line, _, record, attributes) in checked.records.items():
+    new_currency: list[_Record] = []
+    for identity, found in checked.records.items():
+        line, _, record, attributes = found
         old = existing.get(identity) if existing else None
         if old is None:
             continue
@@ -748,26 +519,55 @@ def _compare(
             continue
 
         if kind == "claims":
-            row += (_open_amount(checked, identity, stored, changes, problems),)
-            if any(name == "currency" for name, _, _ in changes):
-                new_currency[identity] = line
-        elif stored.get("applied_run") is not None:
-            run, singular = stored["applied_run"], SINGULAR[kind]
-            for name, before, after in changes:
-                message = (
-                    f"{quote(after or '')} would change {singular} {quote(identity)} "
-                )
-                message += f"(now {quote(_text(before) or '')}), which run {run} has "
-                message += f"already applied; record a correction as a new {singular}"
-                problems.append(checked.problem(identity, name, after or "", message))
+            row += (_open_amount(checked, found, stored, changes, problems),)
+        _refuse_changes(checked, found, stored, changes, new_currency, problems)
         write.updates.append((*row, identity))
         source = f"{file}:{line}"
         write.audits += [
             (kind, identity, n, _text(b), a, source) for n, b, a in changes
         ]
 
+    # A row with a problem of its own is not written, but the changes its right
+    # values would make are checked all the same.
+    for found, bad in flawed:
+        old = existing.get(str(found[2][0])) if existing else None
+        if old is None:
+            continue
+        stored = dict(zip(kept, old[width:], strict=True))
+        changes = _differences(fields, found[2], old, amounts)
+        changes = [change for change in changes if change[0] not in bad]
+        if kind == "claims":
+            _open_amount(checked, found, stored, changes, problems)
+        _refuse_changes(checked, found, stored, changes, new_currency, problems)
+
     _refuse_new_currency(conn, checked, new_currency, problems)
     return write
+
+
+def _refuse_changes(
+    checked: _Checked,
+    found: _Record,
+    stored: dict[str, object],
+    changes: list[_Change],
+    new_currency: list[_Record],
+    problems: list[Problem],
+) -> None:
+    """Refuse any change to a payment or event a run has applied; note a claim
+    whose currency changes (refused if it has payments)."""
+    kind, identity = checked.kind, str(found[2][0])
+    if kind == "claims":
+        if any(name == "currency" for name, _, _ in changes):
+            new_currency.append(found)
+        return
+    if stored.get("applied_run") is None:
+        return
+
+    run, singular = stored["applied_run"], SINGULAR[kind]
+    for name, before, after in changes:
+        message = f"{quote(after or '')} would change {singular} {quote(identity)} "
+        message += f"(now {quote(_text(before) or '')}), which run {run} has "
+        message += f"already applied; record a correction as a new {singular}"
+        problems.append(checked.problem(found, name, after or "", message))
 
 
 def _json(attributes: Attributes | None) -> str:
@@ -796,7 +596,7 @@ def _differences(
 
 def _open_amount(
     checked: _Checked,
-    identity: str,
+    found: _Record,
     stored: dict[str, object],
     changes: list[_Change],
     problems: list[Problem],
@@ -813,8 +613,8 @@ def _open_amount(
     moved = left + Decimal(str(after)) - old
     if moved < 0:
         message = f"{quote(str(after))} is less than the {old - left} already paid on "
-        message += f"claim {quote(identity)}; record a credit note instead"
-        problems.append(checked.problem(identity, "amount", str(after), message))
+        message += f"claim {quote(str(found[2][0]))}; record a credit note instead"
+        problems.append(checked.problem(found, "amount", str(after), message))
     changes.append(("open_amount", open_amount, str(moved)))
     return str(moved)
 
@@ -822,22 +622,25 @@ def _open_amount(
 def _refuse_new_currency(
     conn: sqlite3.Connection,
     checked: _Checked,
-    lines: dict[str, int],
+    claims: list[_Record],
     problems: list[Problem],
 ) -> None:
     """A claim with payments keeps its currency: its payments are in it."""
-    if not lines:
+    if not claims:
         return
     select = "SELECT DISTINCT claim_id FROM payments "
     select += "WHERE claim_id IN (SELECT value FROM json_each(?))"
-    paid = conn.execute(select, (json.dumps(list(lines)),)).fetchall()
+    wanted = sorted({str(found[2][0]) for found in claims})
+    paid = {row[0] for row in conn.execute(select, (json.dumps(wanted),))}
     at = checked.fields.index("currency")
-    for identity in sorted((row[0] for row in paid), key=lines.__getitem__):
-        currency = checked.records[identity][2][at] or ""
+    for found in sorted(claims, key=lambda found: (found[0], found[1] or 0)):
+        identity, currency = str(found[2][0]), found[2][at] or ""
+        if identity not in paid:
+            continue
         message = f"{quote(currency)} would change the currency of claim "
         message += f"{quote(identity)}, which already has payments; import it as a "
         problems.append(
-            checked.problem(identity, "currency", currency, message + "new claim")
+            checked.problem(found, "currency", currency, message + "new claim")
         )
 
 
@@ -846,8 +649,14 @@ def _check_references(
 ) -> None:
     """Every claim has a known customer, every payment and event a known claim
     (in the store, or imported with it); a payment is in its claim's currency,
-    an event of a claim and a customer names the claim's customer."""
-    kind, fields, records = checked.kind, checked.fields, checked.records
+    an event of a claim and a customer names the claim's customer, and its
+    amount fits the claim's currency. Rows with a problem of their own are
+    checked too, by the values they have right."""
+    kind, fields = checked.kind, checked.fields
+    records = [*checked.records.values(), *(found for found, _ in checked.flawed)]
+    amount_at = (
+        fields.index("amount") if kind == "events" and "amount" in fields else None
+    )
     customer_at = fields.index("customer_id") if "customer_id" in fields else None
     claim_at = fields.index("claim_id") if "claim_id" in fields else None
     missing: set[str] = set()
@@ -866,7 +675,8 @@ def _check_references(
     if not missing and claim_at is None:
         return
 
-    for identity, (_, _, record, _) in records.items():
+    for found in records:
+        record = found[2]
         customer = record[customer_at] if customer_at is not None else None
         claim = record[claim_at] if claim_at is not None else None
         if customer in missing:
@@ -874,48 +684,60 @@ def _check_references(
                 f"{quote(str(customer))} is not a known customer: it is neither in "
             )
             message += "the database nor among the customers of this import"
-            problems.append(checked.problem(identity, "customer_id", customer, message))
+            problems.append(checked.problem(found, "customer_id", customer, message))
         if not claim:
             continue
         if claim not in claims:
             message = f"{quote(claim)} is not a known claim: it is neither in the "
             message += "database nor among the claims of this import"
-            problems.append(checked.problem(identity, "claim_id", claim, message))
+            problems.append(checked.problem(found, "claim_id", claim, message))
             continue
         currency, owner = claims[claim]
         mine = record[fields.index("currency")] if kind == "payments" else None
         if mine and currency and mine != currency:
             message = f"{quote(mine)} is not the currency of claim {quote(claim)} "
             message += f"({currency}); a payment must be in it"
-            problems.append(checked.problem(identity, "currency", mine, message))
+            problems.append(checked.problem(found, "currency", mine, message))
         if kind == "events" and customer and owner and customer != owner:
             message = f"{quote(customer)} is not the customer of claim {quote(claim)} "
-            problems.append(
-                checked.problem(
-                    identity, "customer_id", customer, message + f"({owner})"
-                )
-            )
+            message += f"({owner})"
+            problems.append(checked.problem(found, "customer_id", customer, message))
+        amount = record[amount_at] if amount_at is not None else None
+        fits = too_precise(amount, str(currency)) if amount and currency else None
+        if amount and fits:
+            problems.append(checked.problem(found, "amount", amount, fits))
 
 
-def _referred(records: dict[str, _Record], at: int) -> set[str]:
+def _referred(records: list[_Record], at: int) -> set[str]:
     """The ids a column refers to."""
-    return {str(r[2][at]) for r in records.values() if r[2][at] is not None}
+    return {str(r[2][at]) for r in records if r[2][at] is not None}
 
 
 def _claim_facts(
     conn: sqlite3.Connection, batch: _Batch, wanted: set[str]
 ) -> dict[str, tuple[object, object]]:
     """The currency and customer of the claims with these ids, from the claims
-    of the same import or from the store; (None, None) for a bad claim row."""
+    of the same import or from the store; None for a value a claim row has
+    wrong."""
     facts: dict[str, tuple[object, object]] = {}
     for earlier in batch.claims:
         currency_at = earlier.fields.index("currency")
         owner_at = earlier.fields.index("customer_id")
+        flawed = {
+            str(found[2][0]): (found, bad)
+            for found, bad in earlier.flawed
+            if found[2][0]
+        }
         for claim in wanted & earlier.seen:
-            values = earlier.records[claim][2] if claim in earlier.records else None
-            facts[claim] = (
-                (values[currency_at], values[owner_at]) if values else (None, None)
-            )
+            if claim in earlier.records:
+                values = earlier.records[claim][2]
+                facts[claim] = (values[currency_at], values[owner_at])
+            elif claim in flawed:  # a claim row with a problem: its right values
+                found, bad = flawed[claim]
+                given = None if "currency" in bad else found[2][currency_at]
+                facts[claim] = (given, found[2][owner_at])
+            else:
+                facts[claim] = (None, None)
     columns = ("currency", "customer_id")
     for claim, (currency, owner) in _fetch(
         conn, "claims", columns, wanted - facts.keys()

@@ -1,51 +1,55 @@
-"""How a data file is read: its format and encoding, the native fields of
-customers, claims, payments and events, the mapping files that rename them, and
-the parsing of dates and amounts.
+"""What an import knows before it opens a data file: the native fields of
+customers, claims, payments and events, how the text of a date, an amount or a
+currency is checked, the problems an import reports, and the mapping files that
+rename the columns of a file from another system.
 
 A mapping file is TOML with one table per kind of data (`[customers]`,
 `[claims]`, `[payments]`, `[events]`); keys at the top level are defaults for
-every table. `docs/import.md` describes every key.
+every table. `docs/import.md` describes every key. Reading the data file itself
+is `engine.reading`'s work.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
 import difflib
 import enum
+import functools
 import gc
 import importlib.resources
-import io
-import json
 import logging
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
+from babel.numbers import get_currency_precision
 
 from dunlang.model import Event
 
 __all__ = [
     "FIELDS",
+    "FIRST_DATE",
     "KINDS",
+    "LARGEST_AMOUNT",
+    "LAST_DATE",
     "Field",
     "FieldType",
     "ImportFailed",
     "Mapping",
     "Problem",
-    "Source",
     "Table",
     "attribute_key",
     "bundled_mappings",
+    "currency_places",
     "load_mapping",
     "native_table",
-    "read_source",
+    "too_precise",
 ]
 
 log = logging.getLogger(__name__)
@@ -251,6 +255,12 @@ def attribute_key(column: str) -> str:
 
 # ---- dates, amounts, currencies ---------------------------------------------
 
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+"""The dates an import accepts: a date far outside them is a typing mistake, and
+the daily run could not count days from it."""
+LARGEST_AMOUNT = Decimal(10) ** 15
+"""The largest amount an import accepts."""
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DIRECTIVES = {
     "%Y": ("YYYY", "2013"),
@@ -296,6 +306,8 @@ class DateParser:
     def __init__(self, date_format: str | None) -> None:
         self.date_format = date_format
         self.expected = f"is not a date (expected {describe_date_format(date_format)})"
+        self.outside = "is outside the dates an import accepts "
+        self.outside += f"({FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()})"
         self.seen: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
@@ -314,7 +326,11 @@ class DateParser:
         except ValueError:
             raise BadValue(f"{quote(text)} {self.expected}") from None
 
-        iso = self.seen[text] = day.isoformat()
+        iso = day.isoformat()
+        if not FIRST_DATE <= day <= LAST_DATE:
+            shown = quote(text) if text == iso else f"{quote(text)} ({iso})"
+            raise BadValue(f"{shown} {self.outside}")
+        self.seen[text] = iso
         return iso
 
 
@@ -328,25 +344,48 @@ class AmountParser:
         self._point, self._thousands = decimal_separator, thousands
         self.plain = decimal_separator == "." and not thousands
 
+        how = f"digits with {quote(decimal_separator)} as decimal separator"
         example = f"1234{decimal_separator}56"
         if thousands:
+            how += f" and {quote(thousands)} between thousands"
             example = f"1{thousands}234{decimal_separator}56 or {example}"
-        self.expected = f"is not an amount (expected a number like {example})"
+        self.expected = f"is not an amount (expected {how}, like {example})"
+        self.too_large = "is too large: an amount may be at most "
+        self.too_large += f"{LARGEST_AMOUNT:f} (10^15)"
 
     def __call__(self, text: str) -> str:
         """The amount as decimal text with a dot (`1234.56`), or BadValue."""
         if not self._pattern.fullmatch(text):
             raise BadValue(f"{quote(text)} {self.expected}")
-        if self._thousands:
-            text = text.replace(self._thousands, "")
-        return format(Decimal(text.replace(self._point, ".")), "f")
+        digits = text.replace(self._thousands, "") if self._thousands else text
+        value = Decimal(digits.replace(self._point, "."))
+        if value > LARGEST_AMOUNT:
+            raise BadValue(f"{quote(text)} {self.too_large}")
+        return format(value, "f")
 
 
-# Amounts already in their stored form (no sign, no leading zeros, a dot), which
-# need no further parsing: the fast path of an import of many rows.
-PLAIN_AMOUNT = re.compile(r"(?:0|[1-9]\d*)(?:\.\d+)?").fullmatch
-PLAIN_POSITIVE_AMOUNT = re.compile(r"[1-9]\d*(?:\.\d+)?|0\.\d*[1-9]\d*").fullmatch
+# Amounts already in their stored form (no sign, no leading zeros, a dot, at most
+# 15 digits before it, so below LARGEST_AMOUNT), which need no further parsing:
+# the fast path of an import of many rows.
+PLAIN_AMOUNT = re.compile(r"(?:0|[1-9]\d{0,14})(?:\.\d+)?").fullmatch
+PLAIN_POSITIVE_AMOUNT = re.compile(r"[1-9]\d{0,14}(?:\.\d+)?|0\.\d*[1-9]\d*").fullmatch
 _CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+@functools.cache
+def currency_places(currency: str) -> int:
+    """How many decimal places an amount in a currency may have (EUR 2, JPY 0)."""
+    return int(get_currency_precision(currency))
+
+
+def too_precise(amount: str, currency: str) -> str | None:
+    """Why an amount (decimal text with a dot) is more precise than its currency
+    allows, or None; trailing zeros do not count (`10.500` EUR is exact)."""
+    places = currency_places(currency)
+    dot = amount.find(".")
+    if dot < 0 or len(amount.rstrip("0")) - dot - 1 <= places:
+        return None
+    return f"{quote(amount)} has more decimal places than {currency} allows ({places})"
 
 
 def parse_currency(text: str) -> str:
@@ -481,6 +520,10 @@ def parse_mapping(document: dict[str, Any], source: str) -> Mapping:
         elif key not in KINDS:
             hint = did_you_mean(key, (*KINDS, *FORMAT_KEYS))
             bad(key, f"is neither a kind of data nor a setting{hint}")
+    separators = {"decimal_separator", "thousands_separator"}
+    tables_given = [document[kind] for kind in KINDS if kind in document]
+    if any(isinstance(t, dict) and not separators & t.keys() for t in tables_given):
+        _check_separators(defaults, {}, lambda key: key, bad)  # some table uses them
 
     tables: dict[str, Table] = {}
     for kind in KINDS:
@@ -524,6 +567,35 @@ def _check_setting(key: str, value: Any, where: str, bad: _Collector) -> bool:
     return reason is None
 
 
+def _check_separators(
+    local: dict[str, Any],
+    outer: dict[str, Any],
+    at: Callable[[str], str],
+    bad: _Collector,
+) -> None:
+    """Refuse one character as both the decimal and the thousands separator, as
+    `1,234` could then be read two ways. `local` holds the settings of a table
+    (or of the top level), `outer` those it inherits; the problem is reported at
+    a key of `local`, so a clash at the top level is reported once."""
+    point, group = "decimal_separator", "thousands_separator"
+    if point not in local and group not in local:
+        return
+    decimal = local.get(point, outer.get(point, "."))
+    if decimal != local.get(group, outer.get(group, "")):
+        return
+
+    if group in local:
+        key, other = group, f"`{point}`"
+        if point in outer and point not in local:
+            other += " at the top of the file"
+        elif point not in local:
+            other = f"decimal separator (the default of `{point}`)"
+    else:
+        key, other = point, f"`{group}` at the top of the file"
+    message = f"{quote(decimal)} is also the {other}; one character cannot be both, "
+    bad(at(key), message + f"as `1{decimal}234` could be read two ways")
+
+
 def _parse_table(
     kind: str, raw: dict[str, Any], defaults: dict[str, Any], bad: _Collector
 ) -> Table | None:
@@ -536,13 +608,16 @@ def _parse_table(
     def at(key: str) -> str:
         return f"[{kind}] {key}"
 
+    local: dict[str, Any] = {}
     for key, value in raw.items():
         if key in FORMAT_KEYS:
             if _check_setting(key, value, at(key), bad):
-                settings[key] = value
+                local[key] = value
         elif key not in TABLE_KEYS:
             hint = did_you_mean(key, TABLE_KEYS)
             bad(at(key), f"is not a mapping key{hint} (keys: {', '.join(TABLE_KEYS)})")
+    settings |= local
+    _check_separators(local, defaults, at, bad)
 
     columns = _texts(raw.get("columns", {}), at("columns"), bad)
     constants = _texts(raw.get("constants", {}), at("constants"), bad)
@@ -624,221 +699,3 @@ def _names(value: Any, where: str, bad: _Collector) -> list[str] | None:
         bad(where, 'must be a list of column names, like `["Disputed"]`')
         return None
     return value
-
-
-# ---- reading files ----------------------------------------------------------
-
-Row = tuple[int, int | None, list[str]]
-"""A row as read: its line, its item number in a JSON list, its values."""
-
-
-@frozen
-class Source:
-    """A data file read into memory: its header and rows, not yet checked;
-    `problems` are the rows that could not be read (wrong number of values)."""
-
-    file: str
-    format: str
-    header: tuple[str, ...]
-    rows: list[Row]
-    problems: list[Problem]
-
-
-def file_format(path: str, given: str | None, table: Table) -> str:
-    """The format to read a file in: `--format`, the mapping, or the extension."""
-    if given or table.format:
-        return given or table.format or ""
-    suffix = Path(path).suffix.lower()
-    if suffix not in EXTENSIONS:
-        shown = quote(suffix) if suffix else "no extension"
-        message = f"cannot tell the format from the name ({shown}); use --format "
-        raise fail(path, message + "csv, json or jsonl")
-    return EXTENSIONS[suffix]
-
-
-def check_path(path: str) -> None:
-    """Refuse a path that is not a file, before anything else is said about it."""
-    if Path(path).is_dir():
-        raise fail(path, "is a folder, not a data file")
-    if not Path(path).exists():
-        raise fail(path, "no such file")
-
-
-def read_source(path: str, table: Table, form: str) -> Source:
-    """Read a whole file as text in the table's encoding and split it into rows."""
-    text = _read_text(path, table.encoding)
-    if not text.strip():
-        message = "is empty (expected a header line with the column names, then "
-        raise fail(path, message + "one line per row)")
-
-    if form == "csv":
-        source = _read_csv(path, text, table.delimiter)
-    else:
-        source = _read_json(path, text, lines=form == "jsonl")
-
-    if not source.rows and not source.problems:
-        raise fail(path, "has a header but no rows (nothing to import)")
-    log.debug("read %s: %s rows, header %s", path, len(source.rows), source.header)
-    return source
-
-
-def _read_text(path: str, encoding: str) -> str:
-    """The file's text; clear problems for a missing, binary or mis-encoded file."""
-    check_path(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise fail(path, "no such file") from None
-    except OSError as error:
-        raise fail(path, f"cannot be read ({error.strerror})") from None
-
-    binary = "is a binary file, not text (it contains NUL bytes)"
-    utf8 = codecs.lookup(encoding).name == "utf-8"
-    try:
-        text = data.decode("utf-8-sig" if utf8 else encoding)
-    except UnicodeDecodeError as error:
-        if b"\x00" in data[:8192]:
-            raise fail(path, binary) from None
-        line = data.count(b"\n", 0, error.start) + 1
-        byte = data[error.start : error.start + 1].hex().upper()
-        message = f"is not {encoding} text (byte 0x{byte}); save it as UTF-8, or "
-        message += 'name its encoding in a mapping file (like `encoding = "cp1252"`)'
-        raise fail(path, message, row=line) from None
-    if "\x00" in text:
-        raise fail(path, binary)
-    return text
-
-
-def _read_csv(path: str, text: str, delimiter: str) -> Source:
-    """Rows of a CSV text with the line each starts on (the header is line 1)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        records = list(reader)
-    except csv.Error as error:
-        message = f"cannot be read as CSV ({error})"
-        raise fail(path, message, row=reader.line_num) from None
-
-    if reader.line_num == len(records):  # one line each: no line breaks in values
-        numbered = [(number, values) for number, values in enumerate(records, 1)]
-    else:
-        numbered, line = [], 0
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        for values in reader:
-            numbered.append((line + 1, values))
-            line = reader.line_num
-    numbered = [(n, v) for n, v in numbered if v and (v[0] or any(v))]
-
-    header_line, header = numbered[0][0], [name.strip() for name in numbered[0][1]]
-    _check_header(path, header, header_line)
-    width = len(header)
-    rows: list[Row] = [(line, None, values) for line, values in numbered[1:]]
-    problems = []
-    if any(len(row[2]) != width for row in rows):
-        for line, _, values in rows:
-            if len(values) != width:
-                count = f"has {len(values)} values, but the header has {width} columns"
-                problems.append(Problem(path, count, row=line))
-        rows = [row for row in rows if len(row[2]) == width]
-    return Source(path, "csv", tuple(header), rows, problems)
-
-
-def _check_header(path: str, header: Sequence[str], line: int) -> None:
-    """Refuse a header with unnamed or repeated columns."""
-    problems = []
-    first: dict[str, int] = {}
-    for number, name in enumerate(header, start=1):
-        if not name:
-            message = f"column {number} of the header has no name"
-            problems.append(Problem(path, message, row=line))
-        elif name in first:
-            where = f"(columns {first[name]} and {number})"
-            message = f"column {quote(name)} appears twice in the header {where}"
-            problems.append(Problem(path, message, row=line))
-        else:
-            first[name] = number
-    if problems:
-        raise ImportFailed(problems)
-
-
-def _read_json(path: str, text: str, *, lines: bool) -> Source:
-    """Rows of a JSON list of objects, or of JSON lines (one object per line)."""
-    decoder = json.JSONDecoder(parse_float=str, parse_int=str)
-    objects: list[tuple[int, int | None, object]] = []
-    number = 0
-    try:
-        if lines:
-            for number, content in enumerate(text.splitlines(), start=1):
-                if content.strip():
-                    objects.append((number, None, decoder.decode(content)))
-        else:
-            objects = _json_list(path, text, decoder)
-    except json.JSONDecodeError as error:
-        where = number if lines else error.lineno
-        message = f"is not valid JSON at column {error.colno} ({error.msg})"
-        raise fail(path, message, row=where) from None
-
-    problems: list[Problem] = []
-    names: dict[str, None] = {}
-    for line, item, value in objects:
-        if isinstance(value, dict):
-            names.update(dict.fromkeys(value))
-        else:
-            message = 'is not an object (expected {"column": value, ...})'
-            problems.append(Problem(path, message, row=line, item=item))
-    header = tuple(names)
-    _check_header(path, header, 1)
-
-    rows: list[Row] = []
-    nested = "a list or an object is not a value (expected text, a number or a flag)"
-    for line, item, value in objects:
-        if not isinstance(value, dict):
-            continue
-        cells = [value.get(name) for name in header]
-        deep = [
-            n for n, c in zip(header, cells, strict=True) if isinstance(c, dict | list)
-        ]
-        if deep:
-            problems.append(Problem(path, nested, row=line, item=item, column=deep[0]))
-        else:
-            rows.append((line, item, [_json_text(cell) for cell in cells]))
-    return Source(path, "jsonl" if lines else "json", header, rows, problems)
-
-
-def _json_list(
-    path: str, text: str, decoder: json.JSONDecoder
-) -> list[tuple[int, int | None, object]]:
-    """The items of a JSON list with the line each starts on."""
-    position = _skip_space(text, 0)
-    if text[position] != "[":
-        message = "is not a JSON list (expected [{...}, {...}]; for one object per "
-        raise fail(path, message + "line use the extension .jsonl or --format jsonl)")
-
-    items: list[tuple[int, int | None, object]] = []
-    line, counted = 1, 0
-    position = _skip_space(text, position + 1)
-    while text[position : position + 1] != "]":
-        line += text.count("\n", counted, position)
-        counted = position
-        value, position = decoder.raw_decode(text, position)
-        items.append((line, len(items) + 1, value))
-        position = _skip_space(text, position)
-        if text[position : position + 1] == ",":
-            position = _skip_space(text, position + 1)
-        elif text[position : position + 1] != "]":
-            raise json.JSONDecodeError("expected `,` or `]`", text, position)
-    return items
-
-
-def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
-
-
-def _json_text(value: object) -> str:
-    """A JSON scalar as the text a CSV cell would hold."""
-    if value is None:
-        return ""
-    if value is True or value is False:
-        return "true" if value else "false"
-    return str(value)

@@ -86,8 +86,8 @@ def test_bad_rows_are_listed_on_stderr_with_exit_code_1(folder: Path) -> None:
     assert result.stderr == (
         "claims.csv:4: column `customer_id`: `C3` is not a known customer: it is "
         "neither in the database nor among the customers of this import\n"
-        "claims.csv:5: column `amount`: `1.0.0` is not an amount (expected a number "
-        "like 1234.56)\n"
+        "claims.csv:5: column `amount`: `1.0.0` is not an amount (expected digits "
+        "with `.` as decimal separator, like 1234.56)\n"
         "claims.csv:5: column `due_date`: `31/1` is not a date (expected YYYY-MM-DD "
         "like 2013-01-31)\n"
         "claims.csv: nothing imported (3 problems)\n"
@@ -95,10 +95,32 @@ def test_bad_rows_are_listed_on_stderr_with_exit_code_1(folder: Path) -> None:
     assert dunning("import", "claims", "claims.csv").exit_code == 1
 
 
+def test_far_dates_and_odd_amounts_are_refused_all_at_once(folder: Path) -> None:
+    """A row with a date of year 9999 and an amount finer than cents: both are
+    listed, with the range and the decimal places allowed."""
+    dunning("import", "customers", "customers.csv")
+    (folder / "claims.csv").write_text(
+        CLAIMS + "I3,C1,EUR,10.123456,0001-01-01,9999-12-31\n"
+    )
+
+    result = dunning("import", "claims", "claims.csv")
+
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "claims.csv:4: column `amount`: `10.123456` has more decimal places than EUR "
+        "allows (2)\n"
+        "claims.csv:4: column `issue_date`: `0001-01-01` is outside the dates an "
+        "import accepts (1900-01-01 to 2199-12-31)\n"
+        "claims.csv:4: column `due_date`: `9999-12-31` is outside the dates an "
+        "import accepts (1900-01-01 to 2199-12-31)\n"
+        "claims.csv: nothing imported (3 problems)\n"
+    )
+
+
 def test_a_long_list_of_problems_is_cut_at_fifty(folder: Path) -> None:
     """Sixty bad rows: fifty are listed, the other ten counted."""
     dunning("import", "customers", "customers.csv")
-    lines = [f"I{n},C1,EUR,x,2025-01-01,2025-01-31" for n in range(60)]
+    lines = [f"N{n},C1,EUR,x,2025-01-01,2025-01-31" for n in range(60)]
     (folder / "claims.csv").write_text(CLAIMS + "\n".join(lines) + "\n")
 
     result = dunning("import", "claims", "claims.csv")
@@ -107,8 +129,8 @@ def test_a_long_list_of_problems_is_cut_at_fifty(folder: Path) -> None:
     assert result.exit_code == 1
     assert len(listed) == 52
     assert listed[0] == (
-        "claims.csv:4: column `amount`: `x` is not an amount (expected a number like "
-        "1234.56)"
+        "claims.csv:4: column `amount`: `x` is not an amount (expected digits with "
+        "`.` as decimal separator, like 1234.56)"
     )
     assert listed[-2:] == [
         "... and 10 more problems",
@@ -144,6 +166,17 @@ def test_a_long_list_of_problems_is_cut_at_fifty(folder: Path) -> None:
             b"id,kind,happened_on\nE1,hold_set,2025-01-01\n",
             "data.csv:1: the header has neither `claim_id` nor `customer_id`; every "
             "event needs one of them",
+        ),
+        (
+            ("claims", "data.json"),
+            b"[1]",
+            "data.json:1: item 1 is not an object with named fields (expected "
+            '{"column": value, ...})',
+        ),
+        (
+            ("claims", "data.json"),
+            b"",
+            "data.json: is empty (expected a list of objects, [{...}, {...}])",
         ),
         (
             ("payments", "data.csv"),

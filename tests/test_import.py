@@ -19,7 +19,7 @@ from engine.importer import (
     check_file,
     import_file,
 )
-from engine.mapping import attribute_key, bundled_mappings, load_mapping
+from engine.mapping import attribute_key, bundled_mappings, load_mapping, too_precise
 from engine.store import Store
 
 IBM = "ibm-late-payment-histories/WA_Fn-UseC_-Accounts-Receivable.csv"
@@ -284,6 +284,32 @@ def test_a_mapping_renames_columns_and_reads_local_numbers(
             "m.toml: is not valid TOML (Expected ']' at the end of a table "
             "declaration (at line 1, column 8))",
         ),
+        (
+            'decimal_separator = ","\nthousands_separator = ","\n[customers]\n'
+            'columns = { id = "No" }\n',
+            "m.toml: thousands_separator: `,` is also the `decimal_separator`; one "
+            "character cannot be both, as `1,234` could be read two ways",
+        ),
+        (
+            '[customers]\ncolumns = { id = "No" }\nthousands_separator = "."\n',
+            "m.toml: [customers] thousands_separator: `.` is also the decimal "
+            "separator (the default of `decimal_separator`); one character cannot be "
+            "both, as `1.234` could be read two ways",
+        ),
+        (
+            'decimal_separator = ","\n[customers]\ncolumns = { id = "No" }\n'
+            'thousands_separator = ","\n',
+            "m.toml: [customers] thousands_separator: `,` is also the "
+            "`decimal_separator` at the top of the file; one character cannot be "
+            "both, as `1,234` could be read two ways",
+        ),
+        (
+            'thousands_separator = "."\ndecimal_separator = ","\n[customers]\n'
+            'columns = { id = "No" }\ndecimal_separator = "."\n',
+            "m.toml: [customers] decimal_separator: `.` is also the "
+            "`thousands_separator` at the top of the file; one character cannot be "
+            "both, as `1.234` could be read two ways",
+        ),
     ],
 )
 def test_mapping_file_errors_name_the_file_and_the_key(
@@ -296,6 +322,46 @@ def test_mapping_file_errors_name_the_file_and_the_key(
         load_mapping(path)
 
     assert "\n".join(problems_of(failure, tmp_path)) == expected
+
+
+def test_a_table_may_override_separators_the_top_level_would_clash_on(
+    tmp_path: Path,
+) -> None:
+    """A top-level thousands separator equal to the default decimal separator is
+    no clash when every table names its own decimal separator."""
+    text = 'thousands_separator = "."\n[customers]\ncolumns = { id = "No" }\n'
+    text += 'decimal_separator = ","\n'
+
+    mapping = load_mapping(write(tmp_path, "m.toml", text))
+
+    table = mapping.tables["customers"]
+    assert (table.decimal_separator, table.thousands_separator) == (",", ".")
+
+
+def test_digits_grouped_by_an_undeclared_separator_are_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    """With `.` as decimal separator and no thousands separator, `5,001` is no
+    amount: it is not read as 5001, nor as 5.001."""
+    load_native(store, tmp_path)
+    mapping = write(tmp_path, "m.toml", """\
+decimal_separator = "."
+[payments]
+columns = { id = "No", claim_id = "Invoice", amount = "Paid", paid_on = "On" }
+constants = { currency = "EUR" }
+""")  # fmt: skip
+    text = 'No,Invoice,Paid,On\nP8,I1,"5,001",2025-03-01\nP9,I1,",",2025-03-01\n'
+    path = write(tmp_path, "p.csv", text)
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "payments", path, mapping=load_mapping(mapping))
+
+    assert problems_of(failure, tmp_path) == [
+        "p.csv:2: column `Paid`: `5,001` is not an amount (expected digits with `.` "
+        "as decimal separator, like 1234.56)",
+        "p.csv:3: column `Paid`: `,` is not an amount (expected digits with `.` as "
+        "decimal separator, like 1234.56)",
+    ]
 
 
 def test_a_mapped_column_missing_from_the_header_is_named(
@@ -323,7 +389,11 @@ def test_bundled_mappings_load_by_name(tmp_path: Path) -> None:
     mapping = load_mapping("ibm-late-payment-histories")
     assert mapping.source == "mappings/ibm-late-payment-histories.toml"
     assert list(mapping.tables) == ["customers", "claims", "payments"]
-    assert mapping.tables["claims"].constants == {"currency": "USD", "kind": "invoice"}
+    assert mapping.tables["claims"].constants == {"currency": "EUR", "kind": "invoice"}
+    assert mapping.tables["payments"].constants == {
+        "currency": "EUR",
+        "kind": "payment",
+    }
 
     with pytest.raises(ImportFailed) as failure:
         load_mapping("ibm-late-payment-history")
@@ -353,7 +423,8 @@ def test_ibm_sample_imports_unchanged(store: Store, shared_data: Path) -> None:
     payments = rows(store, "SELECT amount, currency FROM payments")
     assert sum(Decimal(str(amount)) for amount, _, _ in claims) == Decimal("147703.18")
     assert sum(Decimal(str(amount)) for amount, _ in payments) == Decimal("147703.18")
-    assert {currency for _, _, currency in claims} == {"USD"}
+    assert {currency for _, _, currency in claims} == {"EUR"}
+    assert {currency for _, currency in payments} == {"EUR"}
 
 
 def test_ibm_sample_rows_read_by_hand(store: Store, shared_data: Path) -> None:
@@ -369,11 +440,11 @@ def test_ibm_sample_rows_read_by_hand(store: Store, shared_data: Path) -> None:
     ]  # fmt: skip
     assert rows(store, "SELECT id, customer_id, kind, currency, amount, issue_date, "
                 "due_date, attributes FROM claims WHERE id = '0000611365'") == [
-        ("0000611365", "0379-NEVHP", "invoice", "USD", "55.94", "2013-01-02",
+        ("0000611365", "0379-NEVHP", "invoice", "EUR", "55.94", "2013-01-02",
          "2013-02-01", '{"disputed": "No", "paperless_bill": "Paper"}'),
     ]  # fmt: skip
     assert rows(store, "SELECT * FROM payments WHERE id = '0000611365'") == [
-        ("0000611365", "0000611365", "55.94", "USD", "2013-01-15", "payment", None),
+        ("0000611365", "0000611365", "55.94", "EUR", "2013-01-15", "payment", None),
     ]
     # 406,8976-AMJEO,3/3/2012,0007900770,1/26/2013,2/25/2013,61.74,Yes,3/3/2013,Electronic
     assert rows(store, "SELECT c.amount, c.due_date, c.attributes, p.paid_on, "
@@ -422,11 +493,13 @@ CLAIMS_HEADER = "id,customer_id,kind,currency,amount,issue_date,due_date\n"
         ),
         (
             'I9,C1,invoice,EUR,"10,00",2025-01-01,2025-02-01',
-            "column `amount`: `10,00` is not an amount (expected a number like 1234.56)",
+            "column `amount`: `10,00` is not an amount (expected digits with `.` as "
+            "decimal separator, like 1234.56)",
         ),
         (
             "I9,C1,invoice,EUR,1e3,2025-01-01,2025-02-01",
-            "column `amount`: `1e3` is not an amount (expected a number like 1234.56)",
+            "column `amount`: `1e3` is not an amount (expected digits with `.` as "
+            "decimal separator, like 1234.56)",
         ),
         (
             "I9,C1,invoice,€,10.00,2025-01-01,2025-02-01",
@@ -456,6 +529,38 @@ CLAIMS_HEADER = "id,customer_id,kind,currency,amount,issue_date,due_date\n"
             "I9,C1,invoice,EUR,0.00,2025-01-01,2025-02-01",
             "column `amount`: `0.00` is not more than zero; the amount of a claim must "
             "be positive (a credit note is a payment of kind `credit_note`)",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.123456,2025-01-01,2025-02-01",
+            "column `amount`: `10.123456` has more decimal places than EUR allows (2)",
+        ),
+        (
+            "I9,C1,invoice,JPY,100.5,2025-01-01,2025-02-01",
+            "column `amount`: `100.5` has more decimal places than JPY allows (0)",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.5001,2025-01-01,2025-02-01",
+            "column `amount`: `10.5001` has more decimal places than EUR allows (2)",
+        ),
+        (
+            "I9,C1,invoice,EUR,1000000000000000.01,2025-01-01,2025-02-01",
+            "column `amount`: `1000000000000000.01` is too large: an amount may be at "
+            "most 1000000000000000 (10^15)",
+        ),
+        (
+            "I9,C1,invoice,EUR,2000000000000000,2025-01-01,2025-02-01",
+            "column `amount`: `2000000000000000` is too large: an amount may be at "
+            "most 1000000000000000 (10^15)",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.00,0001-01-01,2025-02-01",
+            "column `issue_date`: `0001-01-01` is outside the dates an import accepts "
+            "(1900-01-01 to 2199-12-31)",
+        ),
+        (
+            "I9,C1,invoice,EUR,10.00,2025-01-01,9999-12-31",
+            "column `due_date`: `9999-12-31` is outside the dates an import accepts "
+            "(1900-01-01 to 2199-12-31)",
         ),
         (
             "I9,C1,invoice,EUR,10.00,2025-02-01,2025-01-31",
@@ -512,9 +617,11 @@ def test_every_bad_row_is_reported_in_file_order(store: Store, tmp_path: Path) -
         "or `instalment`); did you mean `invoice`?",
         "claims.csv:3: column `currency`: `usd` is not a currency (expected 3 "
         "upper-case letters like EUR)",
-        "claims.csv:3: column `amount`: `x` is not an amount (expected a number like "
-        "1234.56)",
+        "claims.csv:3: column `amount`: `x` is not an amount (expected digits with "
+        "`.` as decimal separator, like 1234.56)",
         "claims.csv:6: column `customer_id`: is empty, but every claim needs a customer",
+        "claims.csv:6: column `due_date`: `2025-01-01` is before the issue date "
+        "2025-01-05; a claim cannot fall due before it is issued",
     ]
     assert rows(store, "SELECT count(*) FROM claims") == [(0,)]
 
@@ -558,6 +665,259 @@ def test_bad_payment_and_event_rows(store: Store, tmp_path: Path) -> None:
         "e.csv:5: column `customer_id`: `C2` is not the customer of claim `I1` (C1)",
     ]
     assert dump(store) == before
+
+
+OUTSIDE = "is outside the dates an import accepts (1900-01-01 to 2199-12-31)"
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        (
+            "claims",
+            CLAIMS_HEADER + "I9,C1,invoice,EUR,10.00,1899-12-31,2200-01-01\n",
+            [
+                f"x.csv:2: column `issue_date`: `1899-12-31` {OUTSIDE}",
+                f"x.csv:2: column `due_date`: `2200-01-01` {OUTSIDE}",
+            ],
+        ),
+        (
+            "payments",
+            "id,claim_id,amount,currency,paid_on\nP9,I1,5.00,EUR,0001-01-01\n",
+            [f"x.csv:2: column `paid_on`: `0001-01-01` {OUTSIDE}"],
+        ),
+        (
+            "events",
+            "id,claim_id,kind,happened_on,until\nE9,I1,hold_set,1000-01-01,"
+            "9999-12-31\n",
+            [
+                f"x.csv:2: column `happened_on`: `1000-01-01` {OUTSIDE}",
+                f"x.csv:2: column `until`: `9999-12-31` {OUTSIDE}",
+            ],
+        ),
+    ],
+)
+def test_dates_far_outside_business_use_are_refused(
+    store: Store, tmp_path: Path, kind: str, text: str, expected: list[str]
+) -> None:
+    """Every date column refuses dates before 1900 or after 2199, naming the
+    file, row, column, value and the range."""
+    load_native(store, tmp_path)
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, kind, write(tmp_path, "x.csv", text))
+
+    assert problems_of(failure, tmp_path) == expected
+
+
+def test_the_first_and_last_accepted_dates(store: Store, tmp_path: Path) -> None:
+    """1900-01-01 and 2199-12-31 themselves are accepted."""
+    load_native(store, tmp_path)
+    text = CLAIMS_HEADER + "I9,C1,invoice,EUR,10.00,1900-01-01,2199-12-31\n"
+
+    import_file(store, "claims", write(tmp_path, "x.csv", text))
+
+    assert rows(store, "SELECT issue_date, due_date FROM claims WHERE id = 'I9'") == [
+        ("1900-01-01", "2199-12-31")
+    ]
+
+
+def test_a_date_attribute_in_another_format_is_checked_too(
+    store: Store, tmp_path: Path
+) -> None:
+    """A date attribute read with a `date_format` shows the date as read."""
+    mapping = write(tmp_path, "m.toml", """\
+date_format = "%d.%m.%Y"
+[customers]
+columns = { id = "Customer" }
+attributes = ["Since"]
+date_attributes = ["Since"]
+""")  # fmt: skip
+    path = write(tmp_path, "k.csv", "Customer,Since\nK1,31.12.9999\nK2,1.1.1900\n")
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "customers", path, mapping=load_mapping(mapping))
+
+    assert problems_of(failure, tmp_path) == [
+        f"k.csv:2: column `Since`: `31.12.9999` (9999-12-31) {OUTSIDE}"
+    ]
+
+
+def test_amounts_fit_the_currency_in_every_kind(store: Store, tmp_path: Path) -> None:
+    """Customers' credit limits, payments and events are held to the decimal
+    places of their currency; an event's currency is its claim's."""
+    load_native(store, tmp_path)
+    customers = "id,credit_limit,currency\nC8,100.001,EUR\nC9,100.001,\n"
+    payments = "id,claim_id,amount,currency,paid_on\nP8,I1,0.001,EUR,2025-03-01\n"
+    events = "id,claim_id,customer_id,kind,happened_on,amount\n"
+    events += "E8,I1,,promise_given,2025-03-01,10.123\n"
+    events += "E9,,C1,promise_given,2025-03-01,10.123\n"
+
+    with pytest.raises(ImportFailed) as limited:
+        import_file(store, "customers", write(tmp_path, "c.csv", customers))
+    with pytest.raises(ImportFailed) as paid:
+        import_file(store, "payments", write(tmp_path, "p.csv", payments))
+    with pytest.raises(ImportFailed) as promised:
+        import_file(store, "events", write(tmp_path, "e.csv", events))
+
+    assert problems_of(limited, tmp_path) == [
+        "c.csv:2: column `credit_limit`: `100.001` has more decimal places than EUR "
+        "allows (2)"
+    ]
+    assert problems_of(paid, tmp_path) == [
+        "p.csv:2: column `amount`: `0.001` has more decimal places than EUR allows (2)"
+    ]
+    assert problems_of(promised, tmp_path) == [
+        "e.csv:2: column `amount`: `10.123` has more decimal places than EUR allows (2)"
+    ]
+
+
+def test_exact_amounts_with_trailing_zeros_are_accepted(
+    store: Store, tmp_path: Path
+) -> None:
+    """`10.500` EUR and `100.000` JPY are exact; 10^15 is the largest amount."""
+    load_native(store, tmp_path)
+    text = CLAIMS_HEADER + "I8,C1,invoice,EUR,10.500,2025-01-01,2025-01-31\n"
+    text += "I9,C1,invoice,JPY,100.000,2025-01-01,2025-01-31\n"
+    text += "I10,C1,invoice,EUR,1000000000000000.00,2025-01-01,2025-01-31\n"
+
+    result = import_file(store, "claims", write(tmp_path, "x.csv", text))
+
+    assert result.new == 3
+    assert rows(store, "SELECT id, currency, amount FROM claims WHERE id IN "
+                "('I8', 'I9', 'I10') ORDER BY id") == [
+        ("I10", "EUR", "1000000000000000.00"),
+        ("I8", "EUR", "10.500"),
+        ("I9", "JPY", "100.000"),
+    ]  # fmt: skip
+
+
+def test_every_problem_of_a_row_is_reported(store: Store, tmp_path: Path) -> None:
+    """A row with a bad value is still checked in its other values, against the
+    other values of the row and against the database."""
+    load_native(store, tmp_path)
+    before = dump(store)
+    events = "id,claim_id,customer_id,kind,happened_on,until,amount\n"
+    events += "E8,I1,C1,promise_given,2025-03-01,2025-02-01,-5\n"
+    events += "E9,I404,C2,promise_brocken,2025-03-01,,\n"
+    events += "E10,I1,C2,hold_set,2025-03-01,2025-02-01,1.001\n"
+    claims = CLAIMS_HEADER + "I8,C9,invoce,EUR,1.001,2025-02-01,2025-01-31\n"
+
+    with pytest.raises(ImportFailed) as happened:
+        import_file(store, "events", write(tmp_path, "e.csv", events))
+    with pytest.raises(ImportFailed) as claimed:
+        import_file(store, "claims", write(tmp_path, "c.csv", claims))
+
+    assert problems_of(happened, tmp_path) == [
+        "e.csv:2: column `until`: `2025-02-01` is before the day of the event "
+        "2025-03-01; an event cannot end before it happens",
+        "e.csv:2: column `amount`: `-5` is below zero; an amount cannot be negative",
+        "e.csv:3: column `kind`: `promise_brocken` is not an event kind (expected "
+        "`payment`, `partial_payment`, `credit_note`, `dispute_opened`, "
+        "`dispute_resolved`, `promise_given`, `promise_kept`, `promise_broken`, "
+        "`hold_set`, `hold_released` or `instalment_missed`); did you mean "
+        "`promise_broken`?",
+        "e.csv:3: column `claim_id`: `I404` is not a known claim: it is neither in the "
+        "database nor among the claims of this import",
+        "e.csv:4: column `until`: `2025-02-01` is before the day of the event "
+        "2025-03-01; an event cannot end before it happens",
+        "e.csv:4: column `customer_id`: `C2` is not the customer of claim `I1` (C1)",
+        "e.csv:4: column `amount`: `1.001` has more decimal places than EUR allows (2)",
+    ]
+    assert problems_of(claimed, tmp_path) == [
+        "c.csv:2: column `kind`: `invoce` is not a claim kind (expected `invoice` or "
+        "`instalment`); did you mean `invoice`?",
+        "c.csv:2: column `amount`: `1.001` has more decimal places than EUR allows (2)",
+        "c.csv:2: column `due_date`: `2025-01-31` is before the issue date "
+        "2025-02-01; a claim cannot fall due before it is issued",
+        "c.csv:2: column `customer_id`: `C9` is not a known customer: it is neither "
+        "in the database nor among the customers of this import",
+    ]
+    assert dump(store) == before
+
+
+def test_a_bad_row_is_compared_with_the_database_by_its_right_values(
+    store: Store, tmp_path: Path
+) -> None:
+    """An applied payment with a bad date and a new amount: both are reported;
+    a claim with a bad kind that drops below what was paid: both too."""
+    load_native(store, tmp_path)
+    store.conn.execute("UPDATE payments SET applied_run = 3 WHERE id = 'P1'")
+    store.conn.execute("UPDATE claims SET open_amount = '60.00' WHERE id = 'I1'")
+    payments = "id,claim_id,amount,currency,paid_on\nP1,I1,45.00,EUR,10.02.2025\n"
+    claims = CLAIMS_HEADER + "I1,C1,bill,EUR,30.00,2025-01-02,2025-02-01\n"
+
+    with pytest.raises(ImportFailed) as paid:
+        import_file(store, "payments", write(tmp_path, "p.csv", payments))
+    with pytest.raises(ImportFailed) as claimed:
+        import_file(store, "claims", write(tmp_path, "c.csv", claims))
+
+    assert problems_of(paid, tmp_path) == [
+        "p.csv:2: column `paid_on`: `10.02.2025` is not a date (expected YYYY-MM-DD "
+        "like 2013-01-31)",
+        "p.csv:2: column `amount`: `45.00` would change payment `P1` (now `40.00`), "
+        "which run 3 has already applied; record a correction as a new payment",
+    ]
+    assert problems_of(claimed, tmp_path) == [
+        "c.csv:2: column `kind`: `bill` is not a claim kind (expected `invoice` or "
+        "`instalment`)",
+        "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid on "
+        "claim `I1`; record a credit note instead",
+    ]
+
+
+def test_a_payment_is_checked_against_a_bad_claim_row_of_the_same_import(
+    store: Store, tmp_path: Path
+) -> None:
+    """A claim row with a bad kind still lends its right currency to the check
+    of the payments that refer to it."""
+    load_native(store, tmp_path)
+    mapping = write(tmp_path, "m.toml", """\
+[claims]
+columns = { id = "Invoice", customer_id = "Customer", currency = "Currency", \
+amount = "Amount", issue_date = "Issued", due_date = "Due", kind = "Kind" }
+attributes = []
+[payments]
+columns = { id = "Invoice", claim_id = "Invoice", amount = "Amount", \
+currency = "Paid in", paid_on = "Paid" }
+""")  # fmt: skip
+    text = "Invoice,Customer,Currency,Amount,Issued,Due,Kind,Paid in,Paid\n"
+    text += "R1,C1,EUR,10.00,2025-01-01,2025-01-31,bill,USD,2025-02-01\n"
+    path = write(tmp_path, "all.csv", text)
+    prepared = check_file(path, ["claims", "payments"], load_mapping(mapping))
+
+    with pytest.raises(ImportFailed) as failure:
+        apply_import(store, prepared)
+
+    assert problems_of(failure, tmp_path) == [
+        "all.csv:2: column `Kind`: `bill` is not a claim kind (expected `invoice` or "
+        "`instalment`)",
+        "all.csv:2: column `Paid in`: `USD` is not the currency of claim `R1` (EUR); "
+        "a payment must be in it",
+    ]
+
+
+def test_a_repeated_id_is_compared_by_its_right_values(
+    store: Store, tmp_path: Path
+) -> None:
+    """An id repeated with a bad value is a repeat if all else is equal, and is
+    reported when another value differs."""
+    load_native(store, tmp_path)
+    text = CLAIMS_HEADER + "I8,C1,invoice,EUR,10.00,2025-01-01,2025-01-31\n"
+    text += "I8,C1,invoice,EUR,ten,2025-01-01,2025-01-31\n"
+    text += "I8,C2,invoice,EUR,ten,2025-01-01,2025-01-31\n"
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", write(tmp_path, "c.csv", text))
+
+    amount = "is not an amount (expected digits with `.` as decimal separator, like "
+    assert problems_of(failure, tmp_path) == [
+        f"c.csv:3: column `amount`: `ten` {amount}1234.56)",
+        "c.csv:4: column `id`: `I8` appears again with other values (first on row 2, "
+        "where `customer_id` is `C1`, here `C2`); an id may appear only once, or "
+        "again with the same values",
+        f"c.csv:4: column `amount`: `ten` {amount}1234.56)",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -632,6 +992,42 @@ def test_bad_payment_and_event_rows(store: Store, tmp_path: Path) -> None:
             "valid JSON at column 13 (Expecting property name enclosed in double "
             "quotes)",
         ),
+        (
+            "claims.json",
+            b"",
+            "claims.json: is empty (expected a list of objects, [{...}, {...}])",
+        ),
+        (
+            "claims.jsonl",
+            b"\n \n",
+            "claims.jsonl: is empty (expected one object {...} per line)",
+        ),
+        (
+            "claims.json",
+            b"[\n]\n",
+            "claims.json: holds no records (the list is empty, so nothing to import)",
+        ),
+        (
+            "claims.jsonl",
+            b"[1]\n",
+            'claims.jsonl:1: is not an object with named fields (expected {"column": '
+            "value, ...})",
+        ),
+        (
+            "claims.json",
+            b'[{"id": "I1", "customerId": "C1"}]',
+            "claims.json: no record has the field `customer_id`, which every claim "
+            "needs; did you mean `customerId`?; a mapping file can name another field "
+            "(see docs/import.md)\n"
+            "claims.json: no record has the field `currency`, which every claim needs; "
+            "a mapping file can name another field (see docs/import.md)\n"
+            "claims.json: no record has the field `amount`, which every claim needs; a "
+            "mapping file can name another field (see docs/import.md)\n"
+            "claims.json: no record has the field `issue_date`, which every claim "
+            "needs; a mapping file can name another field (see docs/import.md)\n"
+            "claims.json: no record has the field `due_date`, which every claim needs; "
+            "a mapping file can name another field (see docs/import.md)",
+        ),
     ],
 )
 def test_unreadable_files_are_refused_with_a_reason(
@@ -644,7 +1040,7 @@ def test_unreadable_files_are_refused_with_a_reason(
     with pytest.raises(ImportFailed) as failure:
         import_file(store, "claims", str(path))
 
-    assert problems_of(failure, tmp_path) == [expected]
+    assert "\n".join(problems_of(failure, tmp_path)) == expected
 
 
 def test_missing_and_folder_paths(store: Store, tmp_path: Path) -> None:
@@ -675,6 +1071,33 @@ def test_json_rows_are_named_by_line_and_item(store: Store, tmp_path: Path) -> N
     assert problems_of(failure, tmp_path) == [
         "claims.json:10: item 2: column `tags`: a list or an object is not a value "
         "(expected text, a number or a flag)"
+    ]
+
+
+def test_json_items_that_are_no_objects_are_named(store: Store, tmp_path: Path) -> None:
+    """Items of a JSON list that are no objects are named by item and line; the
+    objects around them are still checked."""
+    import_file(store, "customers", write(tmp_path, "customers.csv", CUSTOMERS))
+    scalars = write(tmp_path, "scalars.json", '[1, 2,\n"x"]')
+    claim = {"id": "I1", "customer_id": "C1", "currency": "EUR", "amount": "1.005",
+             "issue_date": "2025-01-01", "due_date": "2025-01-31"}  # fmt: skip
+    mixed = write(tmp_path, "mixed.json", json.dumps([claim, [1]], indent=1))
+
+    with pytest.raises(ImportFailed) as only:
+        import_file(store, "claims", scalars)
+    with pytest.raises(ImportFailed) as some:
+        import_file(store, "claims", mixed)
+
+    message = 'is not an object with named fields (expected {"column": value, ...})'
+    assert problems_of(only, tmp_path) == [
+        f"scalars.json:1: item 1 {message}",
+        f"scalars.json:1: item 2 {message}",
+        f"scalars.json:2: item 3 {message}",
+    ]
+    assert problems_of(some, tmp_path) == [
+        "mixed.json:2: item 1: column `amount`: `1.005` has more decimal places than "
+        "EUR allows (2)",
+        f"mixed.json:10: item 2 {message}",
     ]
 
 
@@ -892,3 +1315,19 @@ def test_a_second_import_of_any_valid_file_changes_nothing(
     stored = rows(store, "SELECT amount, open_amount FROM claims")
     assert all(amount == open_amount for amount, open_amount in stored)
     store.close()
+
+
+@given(
+    amount=st.decimals(min_value=0, max_value=10**6, places=6),
+    currency=st.sampled_from(["EUR", "JPY", "BHD"]),
+)
+def test_an_amount_is_too_precise_exactly_when_rounding_would_change_it(
+    amount: Decimal, currency: str
+) -> None:
+    """Trailing zeros never count; any other digit beyond the currency's places
+    does (EUR 2, JPY 0, BHD 3)."""
+    places = {"EUR": 2, "JPY": 0, "BHD": 3}[currency]
+
+    refused = too_precise(format(amount, "f"), currency) is not None
+
+    assert refused == (amount != round(amount, places))
