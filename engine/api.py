@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dunlang import Policy, load_policy
@@ -151,7 +151,9 @@ class Engine:
             rows,
         )
 
-    def _insert(self, table: str, columns: str, rows: list[tuple[object, ...]]) -> int:
+    def _insert(
+        self, table: str, columns: str, rows: Sequence[tuple[object, ...]]
+    ) -> int:
         marks = ", ".join("?" for _ in columns.split(","))
         try:
             with self.store.transaction() as conn:

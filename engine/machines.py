@@ -171,7 +171,9 @@ class GroupMachine:
         moves: dict[tuple[str, str], str] = {}
         for name, event in self.machine.events.items():
             for source, transitions in event.transitions.items():
-                moves.setdefault((source, name), transitions[0].dest)
+                dest = transitions[0].dest
+                if dest is not None:
+                    moves.setdefault((source, name), dest)
         return moves
 
     def moves_from(self, state: str) -> list[str]:

@@ -26,7 +26,7 @@ from attrs import define, field, frozen
 from dunlang.model import PAID, Money, Policy, Timer, TimerBasis
 
 from .calendar import calendar_for, due_date_of
-from .guards import Facts, Guard, Seen, attributes_read, compile_guard, describe_value
+from .guards import Guard, Seen, attributes_read, compile_guard, describe_value
 from .machines import SETTLE, EventStep, GroupMachine, MoveRefused, compile_groups
 from .measures import outbox_row
 from .store import Store
@@ -1042,7 +1042,11 @@ def machine_is_open(machines: dict[str, GroupMachine], work: _Work) -> bool:
 
 
 def _timer_reason(
-    timer: Timer | None, fell_due: dt.date, claim: Facts, since: dt.date, as_of: dt.date
+    timer: Timer | None,
+    fell_due: dt.date,
+    claim: dict[str, Any],
+    since: dt.date,
+    as_of: dt.date,
 ) -> str:
     if timer is None:
         return "its condition held"
