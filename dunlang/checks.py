@@ -15,7 +15,7 @@ import re
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import babel.numbers
 import holidays
@@ -91,6 +91,7 @@ _SAMPLE = {
 }
 
 _ORDERING = frozenset({"<", "<=", ">", ">="})
+_EVENTS = tuple(event.value for event in Event)
 _UNORDERED = frozenset({ValueKind.TEXT, ValueKind.FLAG})
 
 
@@ -178,6 +179,11 @@ class _Checker:
         self._seen: set[tuple[str, Span, str]] = set()
         currency = policy.header.currency
         self.currency = currency if currency in _currencies() else None
+
+    @cached_property
+    def _lines(self) -> list[str]:
+        """The lines of the policy text, split once for all `_locate` calls."""
+        return self.policy.source.splitlines()
 
     def report(self, code: str, message: str, span: Span, hint: str | None) -> None:
         """Add a diagnostic once; a series used by several blocks is checked once
@@ -341,13 +347,14 @@ class _Checker:
                 measure.span, rf"\b{word}\s+({_NUMBER}\s*{value})", measure.span
             )
 
-        amounts: list[tuple[str, Money | None, Span]] = []
+        # What each amount is called, and the word written before it.
+        amounts: list[tuple[str, Money | None, str]] = []
         if measure.fee is not None:
             fee = measure.fee
             amounts += [
-                ("fee", fee.fixed, at("fee", _CODE)),
-                ("fee minimum", fee.minimum, at("min", _CODE)),
-                ("fee maximum", fee.maximum, at("max", _CODE)),
+                ("fee", fee.fixed, "fee"),
+                ("fee minimum", fee.minimum, "min"),
+                ("fee maximum", fee.maximum, "max"),
             ]
             if fee.percent is not None and fee.percent > 100:
                 self.report(
@@ -376,7 +383,7 @@ class _Checker:
                 )
         if measure.cost is not None:
             cost = measure.cost
-            amounts.append(("cost", cost.fixed, at("cost", _CODE)))
+            amounts.append(("cost", cost.fixed, "cost"))
             share = cost.percent_of_collected
             if share is not None and share > 100:
                 self.report(
@@ -396,9 +403,11 @@ class _Checker:
                 "an interest rate can be at most 100 % per year",
             )
 
-        for what, money, span in amounts:
+        for what, money, word in amounts:
             if money is not None:
-                self._check_currency(money, span, f"the {what} of measure `{name}`")
+                self._check_currency(
+                    money, at(word, _CODE), f"the {what} of measure `{name}`"
+                )
 
     def _locate(self, within: Span, pattern: str, fallback: Span) -> Span:
         """The span of the first group of `pattern` in the lines of `within`.
@@ -407,7 +416,7 @@ class _Checker:
         policy text has it. Quoted texts are blanked first so that a template
         named "fee 5 USD" is not taken for a fee.
         """
-        lines = self.policy.source.splitlines()
+        lines = self._lines
         for line in range(within.line, min(within.end_line, len(lines)) + 1):
             text = _QUOTED.sub(lambda m: " " * len(m.group()), lines[line - 1])
             match = re.search(pattern, text)
@@ -559,8 +568,12 @@ class _Checker:
         reached = self._reachable(dunning)
         self._check_states(dunning, reached, unknown)
 
+        # `Dunning.transitions_from` for every state, in one pass.
+        leaving: dict[str, list[Transition]] = {}
+        for transition in dunning.transitions:
+            leaving.setdefault(transition.source, []).append(transition)
         for state in dunning.states:
-            self._check_order(dunning.transitions_from(state))
+            self._check_order(tuple(leaving.get(state, ())))
 
         self._check_chains(dunning)
 
@@ -605,7 +618,7 @@ class _Checker:
         known.update(r.target for r in dunning.events if r.target != BACK)
         holds = sorted(s for s, kind in states.items() if kind is StateKind.HOLD)
         hold_list = ", ".join(holds) or "none yet"
-        events = [event.value for event in Event]
+        events = _EVENTS
         unknown: set[str] = set()
 
         for rule in dunning.events:
@@ -668,22 +681,30 @@ class _Checker:
 
     def _reachable(self, dunning: Dunning) -> set[str]:
         """States a claim can get to from the initial state."""
+        leads_to: dict[str, list[str]] = {}
+        for transition in dunning.transitions:
+            leads_to.setdefault(transition.source, []).append(transition.target)
+        # An `on` rule without `from` leaves every state but a terminal one.
+        from_anywhere: list[str] = []
+        for rule in dunning.events:
+            if rule.target == BACK:
+                continue
+            if not rule.sources:
+                from_anywhere.append(rule.target)
+            for source in rule.sources:
+                leads_to.setdefault(source, []).append(rule.target)
+
         states = dunning.states
         reached = {dunning.initial}
-        grown = True
-        while grown:
-            before = len(reached)
-            live = {s for s in reached if states.get(s) is not StateKind.TERMINAL}
-            for transition in dunning.transitions:
-                if transition.source in live:
-                    reached.add(transition.target)
-            for rule in dunning.events:
-                if rule.target == BACK:
-                    continue
-                applies = live & set(rule.sources) if rule.sources else live
-                if applies:
-                    reached.add(rule.target)
-            grown = len(reached) > before
+        todo = [dunning.initial]
+        while todo:
+            state = todo.pop()
+            if states.get(state) is StateKind.TERMINAL:
+                continue
+            for target in (*leads_to.get(state, ()), *from_anywhere):
+                if target not in reached:
+                    reached.add(target)
+                    todo.append(target)
         return reached
 
     def _check_states(

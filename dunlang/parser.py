@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
+import io
 import logging
+import os
+import pickle
 import re
-from collections.abc import Iterator
+import sys
+import tempfile
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
+from typing import Any
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .errors import Diagnostic, suggest
 from .model import Span
+from .reader import LineJoiner, Reader, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -46,38 +56,122 @@ TOKEN_WORDS: dict[str, str] = {
 }
 
 
-class _LineJoiner:
-    """Drops line ends inside parentheses and brackets; ends the file with one."""
+# ---- building the parser, kept between runs -------------------------------------
 
-    always_accept = ("_NL",)
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        depth = 0
-        last: Token | None = None
-        for token in stream:
-            if token.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif token.type in ("RPAR", "RSQB"):
-                depth = max(0, depth - 1)
-            elif token.type == "_NL" and depth:
-                continue
-            last = token
-            yield token
-        if last is not None and last.type != "_NL":
-            yield Token.new_borrow_pos("_NL", "\n", last)
+# How lark builds the parser; the line joiner comes on top.
+_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "propagate_positions": True,
+    "maybe_placeholders": False,
+}
+# Starts the first line of a kept parser; a new format gets a new number.
+_CACHE_FORMAT = b"dunlang-parser-1"
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = files("dunlang").joinpath("dunlang.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        postlex=_LineJoiner(),  # type: ignore[arg-type]
-        propagate_positions=True,
-        maybe_placeholders=False,
+    return build_parser(grammar, _cache_directory())
+
+
+def _cache_directory() -> Path | None:
+    """The user's cache directory for dunning, or None when there is none."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
     )
+    return Path(root, "dunning") if os.path.isabs(root) else None
+
+
+def build_parser(grammar: str, cache: Path | None) -> Lark:
+    """The parser of `grammar`, read from the directory `cache` when a copy for
+    this grammar, lark and Python is kept there, else built and kept there.
+
+    Building takes most of the first parse of a run; reading a kept copy takes a
+    tenth of that. A missing, outdated, damaged or foreign copy, or a directory
+    that cannot be written, only means building as without a cache.
+    """
+    if cache is None:
+        return _build(grammar)
+    file = cache / f"parser-py{sys.version_info[0]}{sys.version_info[1]}.pickle"
+    key = hashlib.sha256(
+        "\0".join(
+            [grammar, lark.__version__, sys.version, repr(sorted(_OPTIONS.items()))]
+        ).encode("utf-8")
+    ).hexdigest()
+    parser = _read_kept(file, key)
+    if parser is None:
+        parser = _build(grammar)
+        _keep(parser, file, key)
+    return parser
+
+
+def _build(grammar: str) -> Lark:
+    return Lark(grammar, postlex=LineJoiner(), **_OPTIONS)  # type: ignore[arg-type]
+
+
+def _read_kept(file: Path, key: str) -> Lark | None:
+    """The parser kept in `file` if it was kept for `key` and is whole."""
+    try:
+        with open(file, "rb") as stream:
+            status = os.fstat(stream.fileno())
+            data = stream.read()
+    except OSError:
+        return None
+    # Unpickling runs code: only a file that no one else could have written.
+    if hasattr(os, "getuid") and (
+        status.st_uid != os.getuid() or status.st_mode & 0o022
+    ):
+        log.debug("not reading %s: others may write it", file)
+        return None
+    head, _, payload = data.partition(b"\n")
+    expected = b" ".join(
+        [_CACHE_FORMAT, key.encode(), hashlib.sha256(payload).hexdigest().encode()]
+    )
+    if head != expected:
+        log.debug("not reading %s: kept for another grammar, or damaged", file)
+        return None
+    try:
+        parser = Lark.__new__(Lark)
+        parser._load(pickle.loads(payload), postlex=LineJoiner())
+    except Exception as error:  # a cache must never stop the loading
+        log.debug("not reading %s: %s", file, error)
+        return None
+    log.debug("parser read from %s", file)
+    return parser
+
+
+def _keep(parser: Lark, file: Path, key: str) -> None:
+    """Keep `parser` in `file` for the next run; written whole or not at all."""
+    temporary = None
+    try:
+        payload = io.BytesIO()
+        parser.save(payload, exclude_options=("postlex",))
+        data = payload.getvalue()
+        head = b" ".join(
+            [_CACHE_FORMAT, key.encode(), hashlib.sha256(data).hexdigest().encode()]
+        )
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(head + b"\n" + data)
+        os.replace(temporary, file)
+        log.debug("parser kept in %s", file)
+    except Exception as error:  # a cache must never stop the loading
+        log.debug("parser not kept in %s: %s", file, error)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+
+
+@lru_cache(maxsize=1)
+def _reader() -> Reader | None:
+    """The fast reader over the parser's tables, if it can follow this lark."""
+    try:
+        return Reader(_parser())
+    except Unsupported as problem:
+        log.debug("parsing with lark alone: %s", problem)
+        return None
 
 
 def _describe(token_type: str) -> str:
@@ -271,14 +365,21 @@ def parse_tree(
     one mistake does not hide the next; blocks are not syntactic, so blanking a
     line never breaks the structure of the rest.
     """
-    parser = _parser()
+    parser, reader = _parser(), _reader()
     diagnostics: list[Diagnostic] = []
     current = text
     seen_lines: set[int] = set()
 
     while len(diagnostics) < MAX_SYNTAX_ERRORS:
         try:
-            tree = parser.parse(current)
+            # The reader builds lark's own tree faster, and leaves a text it
+            # cannot read, which has an error, to lark to report. Once there is
+            # an error no tree is returned, so lark alone looks for the next.
+            tree = None
+            if reader is not None and not diagnostics:
+                tree = reader.read(current)
+            if tree is None:
+                tree = parser.parse(current)
         except UnexpectedInput as error:
             diagnostic = _diagnose(error, current, path)
             if diagnostic.span.line in seen_lines or diagnostic.code == "E103":
@@ -293,4 +394,4 @@ def parse_tree(
     return None, diagnostics
 
 
-__all__ = ["parse_tree"]
+__all__ = ["build_parser", "parse_tree"]

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attrs import define, field
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Tree
 
 from .errors import Diagnostic, suggest
 from .model import (
@@ -76,14 +76,32 @@ class _Statement:
     extra: dict[str, Any] = field(factory=dict)
 
 
-@v_args(meta=True)
-class _ToStatements(Transformer[Token, list[_Statement]]):
-    """Turns each grammar rule into a typed value or a `_Statement`."""
+class _ToStatements:
+    """Turns each grammar rule into a typed value or a `_Statement`.
+
+    Each rule has a method of its name, given the node's position and its
+    children already turned; tokens stay tokens.
+    """
 
     def __init__(self, path: str) -> None:
-        super().__init__()
         self.path = path
         self.problems: list[Diagnostic] = []
+
+    def transform(self, tree: Tree) -> Any:
+        """The value of a syntax tree, built from the leaves up."""
+        return self._value(tree)
+
+    def _value(self, tree: Tree) -> Any:
+        # Recursion, two frames a level like lark's Transformer, so that a
+        # condition nested too deeply for Python's stack is found here (E105).
+        children = [
+            self._value(child) if type(child) is Tree else child
+            for child in tree.children
+        ]
+        rule = _RULES.get(tree.data)
+        if rule is None:  # as lark's Transformer: a rule without a method stays
+            return Tree(tree.data, children, tree.meta)
+        return rule(self, tree.meta, children)
 
     # ---- literals ---------------------------------------------------------
 
@@ -197,18 +215,16 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
 
     def group_rule(self, meta: Any, children: list[Any]) -> _Statement:
         name, guard = children
+        span = _span(meta)
         return _Statement(
-            "group",
-            _span(meta),
-            GroupRule(str(name), guard, _span(meta), _token_span(name)),
+            "group", span, GroupRule(str(name), guard, span, _token_span(name))
         )
 
     def group_fallback(self, meta: Any, children: list[Token]) -> _Statement:
         name = children[0]
+        span = _span(meta)
         return _Statement(
-            "group",
-            _span(meta),
-            GroupRule(str(name), None, _span(meta), _token_span(name)),
+            "group", span, GroupRule(str(name), None, span, _token_span(name))
         )
 
     def letter(self, meta: Any, c: list[Token]) -> dict[str, Any]:
@@ -302,12 +318,11 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
                     )
                 )
             values[option] = value
+        span = _span(meta)
         return _Statement(
             "measure",
-            _span(meta),
-            Measure(
-                name=str(name), span=_span(meta), name_span=_token_span(name), **values
-            ),
+            span,
+            Measure(name=str(name), span=span, name_span=_token_span(name), **values),
         )
 
     # ---- blocks -----------------------------------------------------------
@@ -347,9 +362,9 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
 
     def timer(self, meta: Any, c: list[Any]) -> tuple[str, Timer]:
         days = int(c[0])
-        business = any(isinstance(x, Token) and x.type == "BUSINESS" for x in c)
-        end_of_month = any(isinstance(x, Token) and x.type == "END_OF_MONTH" for x in c)
+        words = {x.type for x in c if isinstance(x, Token)}
         basis = next(x for x in c if isinstance(x, TimerBasis))
+        business, end_of_month = "BUSINESS" in words, "END_OF_MONTH" in words
         return ("timer", Timer(days, basis, business, end_of_month, _span(meta)))
 
     def guard(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
@@ -360,6 +375,7 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
 
     def transition(self, meta: Any, children: list[Any]) -> _Statement:
         source, target, *clauses = children
+        span = _span(meta)
         parts: dict[str, Any] = {}
         for name, value in clauses:
             if name in parts:
@@ -368,7 +384,7 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
                     Diagnostic(
                         "E202",
                         f"the transition has {word} twice",
-                        _span(meta),
+                        span,
                         f"give {word} once; join conditions with `and`",
                         self.path,
                     )
@@ -377,14 +393,14 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
         measures = parts.get("measures", [])
         return _Statement(
             "transition",
-            _span(meta),
+            span,
             Transition(
                 source=str(source),
                 target=str(target),
                 timer=parts.get("timer"),
                 guard=parts.get("guard"),
                 measures=tuple(str(m) for m in measures),
-                span=_span(meta),
+                span=span,
                 source_span=_token_span(source),
                 target_span=_token_span(target),
                 measure_spans=tuple(_token_span(m) for m in measures),
@@ -415,17 +431,18 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
                 measures = item
             else:
                 guard = item
-        target_span = _token_span(target) if isinstance(target, Token) else _span(meta)
+        span = _span(meta)
+        target_span = _token_span(target) if isinstance(target, Token) else span
         return _Statement(
             "event",
-            _span(meta),
+            span,
             EventRule(
                 event=str(event),
                 sources=tuple(str(s) for s in sources),
                 guard=guard,
                 target=str(target),
                 measures=tuple(str(m) for m in measures),
-                span=_span(meta),
+                span=span,
                 event_span=_token_span(event),
                 source_spans=tuple(_token_span(s) for s in sources),
                 target_span=target_span,
@@ -435,6 +452,14 @@ class _ToStatements(Transformer[Token, list[_Statement]]):
 
     def start(self, meta: Any, children: list[_Statement]) -> list[_Statement]:
         return children
+
+
+# The method of each grammar rule, looked up once instead of on every node.
+_RULES: dict[str, Any] = {
+    name: method
+    for name, method in vars(_ToStatements).items()
+    if not name.startswith("_") and name != "transform" and callable(method)
+}
 
 
 @define
