@@ -133,6 +133,26 @@ class Runner:
         )
         self._dry = False
         self._rule_texts: dict[int, str] = {}
+        self._reads_customer = self._states_reading_customer()
+
+    def _states_reading_customer(self) -> set[tuple[str, str]]:
+        """(group, state) pairs in which some guard reads customer data."""
+        found: set[tuple[str, str]] = set()
+        for group, dunning in self.policy.dunnings.items():
+            events = any(
+                subject == "customer"
+                for rule in dunning.events
+                for subject, _ in attributes_read(rule.guard)
+            )
+            for state in dunning.states:
+                timed = any(
+                    subject == "customer"
+                    for rule in dunning.transitions_from(state)
+                    for subject, _ in attributes_read(rule.guard)
+                )
+                if events or timed:
+                    found.add((group, state))
+        return found
 
     def _rule_text(self, line: int) -> str:
         """The rule on a policy line as written, for the audit trail."""
@@ -390,7 +410,7 @@ class Runner:
             CREATE TEMP TABLE due AS
             SELECT c.id AS id FROM claims c JOIN ({wanted}) d ON d.id = c.id
             WHERE c.issue_date <= :day
-            ORDER BY c.customer_id, c.id
+            ORDER BY c.rowid
             """,
             {"day": day},
         )
@@ -432,7 +452,15 @@ class Runner:
         self, rows: list[dict[str, Any]], as_of: dt.date, run_id: int, pass_name: str
     ) -> tuple[list[Step], int, list[str], int]:
         conn = self.store.conn
-        customers = self._customers({row["customer_id"] for row in rows}, as_of)
+        # Customer data is read only for claims whose guards can look at it.
+        wanted = {
+            row["customer_id"]
+            for row in rows
+            if row["state"] is None
+            or row["changed"]
+            or (row["group_name"], row["state"]) in self._reads_customer
+        }
+        customers = self._customers(wanted, as_of) if wanted else {}
         items = (
             self._pending_items([row["id"] for row in rows], as_of)
             if pass_name == ITEMS
@@ -442,7 +470,7 @@ class Runner:
         works: list[_Work] = []
         problems: list[str] = []
         for row in rows:
-            work = self._work(row, customers[row["customer_id"]], as_of)
+            work = self._work(row, customers.get(row["customer_id"], {}), as_of)
             try:
                 self._advance(
                     work, items.get(row["id"], []), as_of, timers=pass_name == TIMERS
