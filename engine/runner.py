@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from operator import itemgetter
 from typing import Any
 
 from attrs import define, field, frozen
@@ -522,7 +523,7 @@ class Runner:
             conn.executemany(
                 f"INSERT INTO measures ({', '.join(names)}) "
                 f"VALUES ({', '.join('?' for _ in names)})",
-                [tuple(item[name] for name in names) for item in outbox],
+                list(map(itemgetter(*names), outbox)),
             )
         conn.executemany(
             "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
