@@ -94,6 +94,9 @@ _ORDERING = frozenset({"<", "<=", ">", ">="})
 _EVENTS = tuple(event.value for event in Event)
 _UNORDERED = frozenset({ValueKind.TEXT, ValueKind.FLAG})
 
+MAX_TIMER_DAYS = 36500
+"""The longest timer a policy may set: a hundred years of days."""
+
 
 def check_policy(policy: Policy) -> list[Diagnostic]:
     """Every meaning error and warning found in `policy`, in file order."""
@@ -755,6 +758,25 @@ class _Checker:
         """Transitions of one state are tried in written order: find the ones
         that can never fire and the ones whose conditions overlap."""
         for j, later in enumerate(transitions):
+            if later.timer is not None and later.timer.days > MAX_TIMER_DAYS:
+                self.report(
+                    "E214",
+                    f"`after {later.timer.days} days` is more than a hundred years",
+                    later.timer.span,
+                    f"give a number of days up to {MAX_TIMER_DAYS}",
+                )
+            loop = self._restarting_loop(transitions, j)
+            if loop is not None:
+                self.report(
+                    "E217",
+                    f"`{later.rule}` can never fire",
+                    later.timer.span if later.timer is not None else later.target_span,
+                    f"`{loop.rule}` on line {loop.span.line} comes first, has no "
+                    "condition and returns to the same state, which restarts the "
+                    "days in state before this transition is due; put it after "
+                    "this one, give it a `when` condition, or make it wait longer",
+                )
+                continue
             killer = self._dead(transitions, j)
             if killer is not None:
                 self.report(
@@ -783,6 +805,32 @@ class _Checker:
                         "each other, or leave the last one without `when`",
                     )
                     break
+
+    @staticmethod
+    def _restarting_loop(
+        transitions: tuple[Transition, ...], index: int
+    ) -> Transition | None:
+        """An earlier unconditional transition back to the same state that fires
+        again before this one can ever be due."""
+        target = transitions[index]
+        for other in transitions[:index]:
+            timer = other.timer
+            if (
+                other.guard is not None
+                or other.source != other.target
+                or timer is None
+                or timer.basis is not TimerBasis.IN_STATE
+            ):
+                continue
+            later = target.timer
+            if timer.days <= 1 or (
+                later is not None
+                and later.basis is TimerBasis.IN_STATE
+                and later.business_days == timer.business_days
+                and later.days >= timer.days
+            ):
+                return other
+        return None
 
     @staticmethod
     def _dead(transitions: tuple[Transition, ...], index: int) -> Transition | None:

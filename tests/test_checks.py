@@ -833,3 +833,48 @@ def test_checks_never_fail_on_any_policy(body: list[str]) -> None:
     assert all(d.code in CODES for d in result.diagnostics)
     assert all(d.span.line >= 1 for d in result.diagnostics)
     render_all(result.diagnostics, text)
+
+
+SELF_LOOP = """\
+policy "Loop" version "1"
+  currency EUR
+
+group all otherwise
+
+measure m = letter "m" fee 5 EUR
+
+dunning all
+  terminal reminded
+  current -> current after {days} days in state do m
+  current -> reminded after 10 days overdue do m
+"""
+
+
+def test_a_daily_loop_written_first_starves_the_next_transition() -> None:
+    """A loop back to `current` every day restarts it before 10 days overdue fire."""
+    result = check_text(SELF_LOOP.format(days=1), "loop.dun")
+
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("E217", 11, "`current -> reminded` can never fire"),
+    ]
+    assert "returns to the same state" in (result.diagnostics[0].hint or "")
+
+
+def test_a_weekly_loop_leaves_room_for_the_next_transition() -> None:
+    """Repeating every 7 days leaves six days a week for the overdue step: no error."""
+    result = check_text(SELF_LOOP.format(days=7), "loop.dun")
+
+    assert result.diagnostics == ()
+
+
+def test_a_timer_of_more_than_a_hundred_years_is_refused() -> None:
+    """`after 3000000 days` cannot be a real deadline: E214 at the timer."""
+    text = SELF_LOOP.format(days=7).replace(
+        "after 10 days overdue", "after 3000000 days overdue"
+    )
+
+    result = check_text(text, "loop.dun")
+
+    assert [(d.code, d.message) for d in result.diagnostics] == [
+        ("E214", "`after 3000000 days` is more than a hundred years"),
+    ]
