@@ -21,6 +21,7 @@ import babel.numbers
 import holidays
 
 from .conditions import (
+    BUILT_IN_ATTRIBUTES,
     SUBJECTS,
     attribute_kind,
     attributes,
@@ -480,6 +481,20 @@ class _Checker:
                     _name_span(attribute),
                     suggest(attribute.subject, SUBJECTS, "names before the dot"),
                 )
+                continue
+            if (attribute.subject, attribute.name) in BUILT_IN_ATTRIBUTES:
+                continue
+            known = [n for s, n in BUILT_IN_ATTRIBUTES if s == attribute.subject]
+            close = difflib.get_close_matches(attribute.name, known, n=1, cutoff=0.8)
+            if close:
+                self.report(
+                    "W305",
+                    f"`{attribute}` is not a built-in value; it is read from a "
+                    "column of the imported data",
+                    attribute.span,
+                    f"did you mean `{attribute.subject}.{close[0]}`? If the data "
+                    "has such a column, rename it to silence this warning",
+                )
 
         for literal in literals(expr):
             if isinstance(literal.value, Money):
@@ -764,6 +779,20 @@ class _Checker:
                     f"`after {later.timer.days} days` is more than a hundred years",
                     later.timer.span,
                     f"give a number of days up to {MAX_TIMER_DAYS}",
+                )
+            if (
+                later.timer is not None
+                and later.timer.business_days
+                and self.policy.header.calendar is None
+            ):
+                self.report(
+                    "W306",
+                    "business days are counted without public holidays: the policy "
+                    "has no `calendar`",
+                    later.timer.span,
+                    "add a `calendar` line below the `policy` line, for example "
+                    "`calendar DE-NW`; without one only Saturdays and Sundays are "
+                    "skipped",
                 )
             loop = self._restarting_loop(transitions, j)
             if loop is not None:

@@ -52,6 +52,8 @@ CODES: dict[str, str] = {
     "W302": "unreachable state",
     "W303": "steps fall due on the same day",
     "W304": "group rule after the fallback",
+    "W305": "a value that looks like a misspelled built-in",
+    "W306": "business days without a calendar",
 }
 
 

@@ -443,6 +443,45 @@ CASES: dict[str, tuple[str, str]] = {
             "takes everyone left; move this rule above it",
         ),
     ),
+    "W305": (
+        lines(
+            HEADER,
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done after 14 days overdue when claim.open_amont >= 5 EUR "
+            "do note",
+            END,
+        ),
+        lines(
+            "p.dun:5:46: warning W305: `claim.open_amont` is not a built-in value; "
+            "it is read from a column of the imported data",
+            "    5 |   current -> done after 14 days overdue when claim.open_amont "
+            ">= 5 EUR do note",
+            "      | " + " " * 45 + "^" * 16,
+            "      = hint: did you mean `claim.open_amount`? If the data has such a "
+            "column, rename it to silence this warning",
+        ),
+    ),
+    "W306": (
+        lines(
+            HEADER,
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done after 14 business days overdue do note",
+            END,
+        ),
+        lines(
+            "p.dun:5:19: warning W306: business days are counted without public "
+            "holidays: the policy has no `calendar`",
+            "    5 |   current -> done after 14 business days overdue do note",
+            "      | " + " " * 18 + "^" * 30,
+            "      = hint: add a `calendar` line below the `policy` line, for "
+            "example `calendar DE-NW`; without one only Saturdays and Sundays are "
+            "skipped",
+        ),
+    ),
 }
 
 
