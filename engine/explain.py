@@ -211,7 +211,12 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
 
     machine = runner.machines.get(claim["group_name"] or "")
     missing = None
-    if claim["group_name"] and machine is None:
+    currency = runner.policy.header.currency
+    if claim["currency"] != currency:
+        missing = (
+            f"the claim is in {claim['currency']} and the policy works in {currency}"
+        )
+    elif claim["group_name"] and machine is None:
         missing = f"group `{claim['group_name']}` is not in this policy"
     elif machine is not None and claim["state"] not in machine.kinds:
         missing = f"state `{claim['state']}` is not in group `{claim['group_name']}`"
@@ -242,6 +247,8 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
             )
             if day is not None and last_run and day <= dt.date.fromisoformat(last_run):
                 day = dt.date.fromisoformat(last_run) + dt.timedelta(days=1)
+            if day is not None:
+                day = max(day, as_of)
             seen: Seen = {}
             holds = step.guard(facts, seen)
             next_steps.append(
@@ -304,6 +311,8 @@ def render_history(claim: dict[str, Any], entries: list[TimelineEntry]) -> str:
 def render_explanation(explanation: Explanation) -> str:
     """The explanation as sentences."""
     e = explanation
+    if e.state is None and e.missing:
+        return f"claim {e.claim_id} is not dunned: {e.missing}"
     if e.state is None:
         return (
             f"claim {e.claim_id} has not been looked at by a run yet; the next run "

@@ -374,7 +374,8 @@ def render_text(report: Report) -> str:
     ]
     for name, figures in report.groups.items():
         lines.append("")
-        lines.append(f"{name}: {figures.claims} claims")
+        noun = "claim" if figures.claims == 1 else "claims"
+        lines.append(f"{name}: {figures.claims} {noun}")
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(figures.measures.items()))
         lines.append(f"  measures              {kinds or 'none'}")
         states = ", ".join(f"{k} {v}" for k, v in sorted(figures.final_states.items()))

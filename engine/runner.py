@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from attrs import define, field, frozen
@@ -302,7 +303,8 @@ class Runner:
                     day,
                     _now(),
                     int(replay),
-                    self.policy.path,
+                    # Absolute, so `why` and `history` find it from any folder.
+                    str(Path(self.policy.path).resolve()),
                     header.name,
                     header.version,
                     self.policy.digest,

@@ -46,8 +46,11 @@ def simulate(
     """Run the policy on every business day of the period; the period's figures."""
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
-    runner = Runner(store, policy) if batch_size is None else Runner(
-        store, policy, batch_size=batch_size)
+    runner = (
+        Runner(store, policy)
+        if batch_size is None
+        else Runner(store, policy, batch_size=batch_size)
+    )
     for day in run_days(start, end, policy):
         result = runner.run(day)
         log.debug("%s: %d transitions", day, result.transitions)

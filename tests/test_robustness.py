@@ -197,3 +197,47 @@ def test_why_mentions_payments_not_yet_applied(tmp_path: Path) -> None:
     explanation = engine.why("A", day("2012-06-06"))
 
     assert explanation.pending == ("payment P1 of 100.00 EUR dated 2012-06-08",)
+
+
+def test_why_says_a_claim_in_another_currency_is_not_dunned(tmp_path: Path) -> None:
+    """After a run refused it, `why` gives the reason instead of 'not yet run'."""
+    engine = make_engine(tmp_path, THREE_STEPS)
+    engine.add_customers([Customer("K1")])
+    usd = Money(Decimal("100.00"), "USD")
+    engine.add_claims(
+        [Claim("U1", "K1", usd, usd, dt.date(2012, 5, 1), dt.date(2012, 5, 31))]
+    )
+    engine.run(day("2012-06-20"))
+
+    from engine.explain import render_explanation
+
+    text = render_explanation(engine.why("U1", day("2012-06-21")))
+
+    assert text == (
+        "claim U1 is not dunned: the claim is in USD and the policy works in EUR"
+    )
+
+
+def test_why_finds_the_last_runs_policy_from_another_folder(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A run started with a relative policy path; `why` works from elsewhere."""
+    work = tmp_path / "work"
+    work.mkdir()
+    engine = make_engine(work, THREE_STEPS, "d.db")
+    add_claim(engine, "A", due="2012-05-31")
+    engine.close()
+    (work / "three.dun").write_text(THREE_STEPS)
+    monkeypatch.chdir(work)
+    assert (
+        invoke("run", "--policy", "three.dun", "--as-of", "2012-06-05", "--db", "d.db")[
+            0
+        ]
+        == 0
+    )
+    monkeypatch.chdir(tmp_path)
+
+    code, out = invoke("why", "A", "--db", str(work / "d.db"))
+
+    assert code == 0
+    assert out.startswith("claim A (customer K1) is in state `first`")

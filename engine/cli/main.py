@@ -32,8 +32,7 @@ class _Commands(click.Group):
                 raise
             raise click.ClickException(
                 "the database is in use by another program (SQLite: "
-                f"{error}); try again when it is free; an interrupted run "
-                "continues where it stopped when it is run again"
+                f"{error}); try again when it is free"
             ) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import click
 
@@ -64,7 +65,7 @@ def run_command(
         raise click.BadParameter(
             f"{as_of} is more than {FUTURE_DAYS} days after today; a run stands on "
             "today or an earlier day, and a run cannot be taken back "
-            "(to see the future, use --dry-run with a nearer date, or simulate)",
+            "(to see what later days would bring, simulate)",
             param_hint="'--as-of'",
         )
     policy = load_or_exit(policy_path)
@@ -105,6 +106,11 @@ def _policy_of_last_run(
     path = policy_path or (last[0] if last else None)
     if path is None:
         raise click.UsageError("no run yet: name the policy with --policy")
+    if policy_path is None and not Path(path).is_file():
+        raise click.ClickException(
+            f"the policy of the last run ({path}) cannot be read any more; "
+            "name the policy with --policy"
+        )
     next_day = (
         dt.date.fromisoformat(last[1]) + dt.timedelta(days=1)
         if last
