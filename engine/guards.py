@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from dunlang.conditions import attributes
 from dunlang.model import (
     And,
-    Attribute,
     Compare,
     Expr,
     InList,
@@ -195,19 +195,7 @@ def attributes_read(expr: Expr | None) -> set[tuple[str, str]]:
     """Every (subject, name) an expression reads."""
     if expr is None:
         return set()
-    if isinstance(expr, (And, Or)):
-        found: set[tuple[str, str]] = set()
-        for operand in expr.operands:
-            found |= attributes_read(operand)
-        return found
-    if isinstance(expr, Not):
-        return attributes_read(expr.operand)
-    if isinstance(expr, Truthy):
-        return {(expr.attribute.subject, expr.attribute.name)}
-    operands: list[Operand] = (
-        [expr.item] if isinstance(expr, InList) else [expr.left, expr.right]
-    )
-    return {(o.subject, o.name) for o in operands if isinstance(o, Attribute)}
+    return {(a.subject, a.name) for a in attributes(expr)}
 
 
 def describe_value(value: Any) -> str:
