@@ -277,6 +277,8 @@ class Runner:
                 "UPDATE runs SET status = 'done', finished_at = ? WHERE id = ?",
                 (_now(), run_id),
             )
+        if not self._dry:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         totals = conn.execute(
             "SELECT claims_evaluated, transitions, measures FROM runs WHERE id = ?",
             (run_id,),

@@ -266,6 +266,9 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         if path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
+            # Fewer, larger checkpoints: a run commits many batches, and each
+            # automatic checkpoint costs a sync of the database file.
+            conn.execute("PRAGMA wal_autocheckpoint = 16384")
         store = cls(sqlite_utils.Database(conn), path)
         store._migrate(version)
         return store
