@@ -332,6 +332,11 @@ class _Checker:
         used = {name for t in self._transitions() for name in t.measures}
         for dunning in self.policy.dunnings.values():
             used.update(name for rule in dunning.events for name in rule.measures)
+        # A misspelled name in a `do` list already gets an error that suggests
+        # the measure it was meant to be; that measure is not "never used".
+        defined = list(self.policy.measures)
+        for name in list(used - set(defined)):
+            used.update(difflib.get_close_matches(name, defined, n=1, cutoff=0.6))
 
         for measure in self.policy.measures.values():
             self._check_measure_values(measure)
@@ -801,9 +806,9 @@ class _Checker:
                     f"`{later.rule}` can never fire",
                     later.timer.span if later.timer is not None else later.target_span,
                     f"`{loop.rule}` on line {loop.span.line} comes first, has no "
-                    "condition and returns to the same state, which restarts the "
-                    "days in state before this transition is due; put it after "
-                    "this one, give it a `when` condition, or make it wait longer",
+                    "condition and returns to the same state, so it fires again "
+                    "before this transition gets its turn; put it after this one, "
+                    "give it a `when` condition, or make it wait longer",
                 )
                 continue
             killer = self._dead(transitions, j)

@@ -57,11 +57,12 @@ def test_clean_policy_has_no_findings() -> None:
 
 
 def test_unknown_measure_in_transition() -> None:
-    """A misspelled measure after `do` is E203 on the name, with did-you-mean."""
+    """A misspelled measure after `do` is E203 on the name, with did-you-mean;
+    the measure it was meant to be is not also reported as never used."""
     text = policy(CLEAN.replace("do call", "do cal"))
 
-    assert found(text) == [("W301", 4, 9), ("E203", 7, 47)]
-    assert hints(text)[1] == "did you mean `call`? known measures: call, note"
+    assert found(text) == [("E203", 7, 47)]
+    assert hints(text)[0] == "did you mean `call`? known measures: call, note"
 
 
 def test_unknown_measure_in_event_rule_and_unused_series() -> None:
@@ -932,3 +933,16 @@ def test_business_days_without_a_calendar_are_flagged() -> None:
     result = check_text(text, "weekdays.dun")
 
     assert [(d.code, d.span.line) for d in result.diagnostics] == [("W306", 11)]
+
+
+def test_a_misspelled_measure_does_not_also_warn_the_real_one_is_unused() -> None:
+    """`do remider` is E203 suggesting `reminder`; no W301 for `reminder`."""
+    text = (
+        SELF_LOOP.format(days=7)
+        .replace('measure m = letter "m" fee 5 EUR', 'measure reminder = letter "r"')
+        .replace("do m", "do remider")
+    )
+
+    result = check_text(text, "typo.dun")
+
+    assert [d.code for d in result.diagnostics] == ["E203", "E203"]
