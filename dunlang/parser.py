@@ -282,9 +282,10 @@ def _unclosed_bracket(text: str, end: int) -> tuple[int, int, str] | None:
 def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
     line, column = error.line, error.column
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
         span = Span(line, column, line, column + 1)
-        if char == "=" and text[error.pos_in_stream - 1 : error.pos_in_stream] == "=":
+        if char == "=" and text[position - 1 : position] == "=":
             return Diagnostic(
                 "E104", "`==` is not a comparison here", span,
                 "write a single `=` to compare", path,
@@ -320,6 +321,7 @@ def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
             f"close it with `{CLOSING[char]}`; inside brackets a statement goes on "
             "over the next lines", path)
     value = str(token).strip() or "end of line"
+    start = token.start_pos or 0
     width = max(1, len(str(token).split("\n")[0]))
     end_column = token.end_column if token.end_line == line else column + width
     span = Span(token.line or line, token.column or column, token.line or line,
@@ -327,11 +329,11 @@ def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
     if token.type == "_NL":
         span = Span(span.line, span.column, span.line, span.column + 1)
         message = "the line ends too early"
-    elif value == "=" and text[token.start_pos - 1 : token.start_pos] == "=":
+    elif value == "=" and text[start - 1 : start] == "=":
         return Diagnostic("E104", "`==` is not a comparison here",
                           Span(span.line, span.column - 1, span.line, span.column + 1),
                           "write a single `=` to compare", path)
-    elif value == "=" and text[token.start_pos : token.start_pos + 2] == "=>":
+    elif value == "=" and text[start : start + 2] == "=>":
         return Diagnostic("E104", "`=>` is not an arrow",
                           Span(span.line, span.column, span.line, span.column + 2),
                           "write `->` between the two state names", path)
