@@ -19,8 +19,9 @@ CLEAN = (
     "  current -> done after 14 days overdue do note\n"
     "  terminal done\n"
 )
-# One error (line 5) and one warning (line 3).
-BROKEN = CLEAN.replace("do note", "do nte")
+# One error (line 5) and one warning (line 3): `zzz` is no measure, and
+# `note`, which it does not resemble, is then never used.
+BROKEN = CLEAN.replace("do note", "do zzz")
 # Only a warning: a state nothing leads to.
 WARNED = CLEAN.replace("terminal done", "terminal done, lost")
 
@@ -30,10 +31,10 @@ BROKEN_REPORT = (
     "      |         ^^^^\n"
     "      = hint: name it after `do` in a transition or an `on` rule, or remove it\n"
     "\n"
-    "broken.dun:5:44: error E203: unknown measure `nte`\n"
-    "    5 |   current -> done after 14 days overdue do nte\n"
+    "broken.dun:5:44: error E203: unknown measure `zzz`\n"
+    "    5 |   current -> done after 14 days overdue do zzz\n"
     "      |                                            ^^^\n"
-    "      = hint: did you mean `note`? known measures: note\n"
+    "      = hint: known measures: note\n"
     "\n"
     "broken.dun: 1 error, 1 warning\n"
 )
@@ -213,8 +214,8 @@ def test_json_report(runner: CliRunner) -> None:
             "end_column": 47,
             "severity": "error",
             "code": "E203",
-            "message": "unknown measure `nte`",
-            "hint": "did you mean `note`? known measures: note",
+            "message": "unknown measure `zzz`",
+            "hint": "known measures: note",
         },
     ]
 
