@@ -15,8 +15,18 @@ from pathlib import Path
 
 from dunlang import Policy, load_policy
 
+from . import audit
 from .explain import Explanation, TimelineEntry, explain, history
-from .records import Claim, Customer, Event, Payment
+from .records import (
+    AuditChange,
+    Claim,
+    Customer,
+    Event,
+    MeasureItem,
+    Payment,
+    Run,
+    TransitionRecord,
+)
 from .runner import DEFAULT_BATCH_SIZE, Listener, Runner, RunResult
 from .store import Store, StoreError
 
@@ -51,6 +61,22 @@ class Engine:
     ) -> RunResult:
         """Run the policy for a date (see `Runner.run`)."""
         return self._runner.run(as_of, dry_run=dry_run, replay=replay, collect=collect)
+
+    def runs(self) -> list[Run]:
+        """Every run recorded in the database, oldest first."""
+        return audit.runs(self.store.conn)
+
+    def transitions(self, claim_id: str) -> list[TransitionRecord]:
+        """A claim's audit trail as typed records, in the order of the moves."""
+        return audit.transitions_of(self.store.conn, claim_id)
+
+    def measures(self, claim_id: str) -> list[MeasureItem]:
+        """A claim's outbox items as typed records."""
+        return audit.measures_of(self.store.conn, claim_id)
+
+    def changes(self, table: str, row_id: str) -> list[AuditChange]:
+        """Audited changes to one imported row (`table`: customers, claims, ...)."""
+        return audit.changes_of(self.store.conn, table, row_id)
 
     def history(self, claim_id: str) -> list[TimelineEntry]:
         """A claim's timeline: moves with reasons, measures, payments, changes."""

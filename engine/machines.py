@@ -176,10 +176,6 @@ class GroupMachine:
                     moves.setdefault((source, name), dest)
         return moves
 
-    def moves_from(self, state: str) -> list[str]:
-        """The triggers the machine accepts in `state` (for explanations)."""
-        return list(self.machine.get_triggers(state))
-
 
 def compile_groups(dunnings: dict[str, Dunning]) -> dict[str, GroupMachine]:
     """One machine per dunning group."""

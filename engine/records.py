@@ -169,8 +169,3 @@ def money(amount: str | Decimal | None, currency: str | None) -> Money | None:
     if amount is None or amount == "" or currency is None:
         return None
     return Money(Decimal(amount), currency)
-
-
-def day(text: str | None) -> dt.date | None:
-    """A date from stored ISO text, or None."""
-    return dt.date.fromisoformat(text) if text else None
