@@ -137,6 +137,15 @@ class GroupFigures:
     interest_not_computed: int = 0
 
     @property
+    def currencies(self) -> list[str]:
+        """Every currency any of the money figures is in."""
+        found: set[str] = set()
+        for amounts in (self.billed, self.fell_due, self.collected, self.open_at_end,
+                        self.fees, self.cost, self.interest):  # fmt: skip
+            found.update(amounts)
+        return sorted(found)
+
+    @property
     def average_days_late(self) -> Decimal | None:
         """Mean days between due date and settlement, early payments counted as 0."""
         if not self.settled:
@@ -205,13 +214,7 @@ class Report:
             if figures.interest_not_computed:
                 put(name, "interest_not_computed_claims", figures.interest_not_computed)
             put(name, "average_days_late", figures.average_days_late)
-            currencies = sorted(
-                set(figures.billed)
-                | set(figures.open_at_end)
-                | set(figures.fees)
-                | set(figures.cost)
-            )
-            for currency in currencies:
+            for currency in figures.currencies:
                 put(name, "fees", figures.fees.get(currency, Decimal(0)), currency)
                 put(
                     name,
@@ -385,16 +388,11 @@ def render_text(report: Report) -> str:
             f"  average days late     {late if late is not None else '-'} "
             f"({figures.settled} claims settled)"
         )
-        currencies = sorted(
-            set(figures.billed)
-            | set(figures.open_at_end)
-            | set(figures.fees)
-            | set(figures.cost)
-        )
-        for currency in currencies:
+        for currency in figures.currencies:
 
             def money(amounts: Amounts, currency: str = currency) -> str:
-                return f"{amounts.get(currency, Decimal(0)):,.2f} {currency}"
+                amount = round_money(amounts.get(currency, Decimal(0)), currency)
+                return f"{amount:,} {currency}"
 
             ratio = figures.realization(currency)
             period = figures.collection_period(currency)

@@ -83,3 +83,20 @@ def test_statutory_interest_between_businesses_adds_the_flat_fee(
     )
 
     assert report.groups[TOTAL].interest == {"EUR": Decimal("91.17")}
+
+
+def test_every_money_figure_counts_for_the_currencies_and_jpy_has_no_cents() -> None:
+    """A currency seen only in interest is listed; yen amounts print whole."""
+    from engine.reports import GroupFigures, Report, render_text
+
+    figures = GroupFigures(claims=1)
+    figures.interest = {"USD": Decimal("1.50")}
+    figures.billed = {"JPY": Decimal("1234567")}
+
+    text = render_text(
+        Report("P", dt.date(2025, 1, 1), dt.date(2025, 1, 31), {"all": figures})
+    )
+
+    assert figures.currencies == ["JPY", "USD"]
+    assert "  billed                1,234,567 JPY" in text
+    assert "  interest charged      1.50 USD" in text
