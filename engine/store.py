@@ -19,7 +19,7 @@ import sqlite_utils
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x44554E4E  # "DUNN"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PATH = "dunning.db"
 
 _SCHEMA_V1 = """
@@ -162,6 +162,127 @@ CREATE TABLE audit_changes (
 CREATE INDEX audit_changes_row ON audit_changes(table_name, row_id);
 """
 
+
+# Version 2: measures that do real work (charges, deliveries, agency handovers)
+# and individual treatment (holds, promises, instalments, customer credits,
+# skipped claims).
+_SCHEMA_V2 = """
+ALTER TABLE claims ADD COLUMN interest TEXT;
+ALTER TABLE claims ADD COLUMN interest_since TEXT;
+ALTER TABLE claims ADD COLUMN promise_until TEXT;
+ALTER TABLE claims ADD COLUMN promise_amount TEXT;
+ALTER TABLE claims ADD COLUMN agency TEXT;
+
+ALTER TABLE measures ADD COLUMN channel TEXT;
+ALTER TABLE measures ADD COLUMN notice TEXT;
+ALTER TABLE measures ADD COLUMN sent_at TEXT;
+ALTER TABLE measures ADD COLUMN document TEXT;
+CREATE INDEX measures_pending ON measures(kind, status)
+    WHERE status IN ('pending', 'failed');
+
+CREATE TABLE charges (
+    id INTEGER PRIMARY KEY,
+    claim_id TEXT NOT NULL REFERENCES claims(id),
+    customer_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('fee', 'flat_fee', 'interest')),
+    measure TEXT NOT NULL DEFAULT '',
+    run_id INTEGER REFERENCES runs(id),
+    transition_id INTEGER REFERENCES transitions(id),
+    as_of TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    open_amount TEXT NOT NULL,
+    settled_on TEXT,
+    basis TEXT NOT NULL,
+    UNIQUE (claim_id, kind, measure)
+);
+CREATE INDEX charges_claim ON charges(claim_id);
+
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    measure_id INTEGER NOT NULL REFERENCES measures(id),
+    attempted_at TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('sent', 'failed', 'undeliverable', 'done')),
+    detail TEXT,
+    document TEXT
+);
+CREATE INDEX deliveries_measure ON deliveries(measure_id);
+
+CREATE TABLE handovers (
+    id INTEGER PRIMARY KEY,
+    agency TEXT NOT NULL,
+    claim_id TEXT NOT NULL REFERENCES claims(id),
+    customer_id TEXT NOT NULL,
+    measure_id INTEGER REFERENCES measures(id),
+    handed_over_on TEXT NOT NULL,
+    file TEXT,
+    principal TEXT NOT NULL,
+    fees TEXT NOT NULL,
+    interest TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    returned_on TEXT,
+    outcome TEXT,
+    UNIQUE (agency, claim_id)
+);
+
+CREATE TABLE holds (
+    id INTEGER PRIMARY KEY,
+    claim_id TEXT REFERENCES claims(id),
+    customer_id TEXT REFERENCES customers(id),
+    kind TEXT NOT NULL DEFAULT 'hold'
+        CHECK (kind IN ('hold', 'dispute', 'promise', 'exclusion')),
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    starts TEXT NOT NULL,
+    until TEXT,
+    released_on TEXT,
+    released_by TEXT,
+    release_note TEXT,
+    CHECK ((claim_id IS NULL) <> (customer_id IS NULL))
+);
+CREATE INDEX holds_claim ON holds(claim_id) WHERE claim_id IS NOT NULL;
+CREATE INDEX holds_customer ON holds(customer_id) WHERE customer_id IS NOT NULL;
+
+CREATE TABLE instalments (
+    claim_id TEXT NOT NULL REFERENCES claims(id),
+    number INTEGER NOT NULL CHECK (number >= 1),
+    due_date TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    paid_amount TEXT NOT NULL DEFAULT '0',
+    missed_run INTEGER REFERENCES runs(id),
+    PRIMARY KEY (claim_id, number)
+);
+
+CREATE TABLE credits (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    kind TEXT NOT NULL CHECK (kind IN ('unapplied_payment', 'credit_note')),
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    received_on TEXT NOT NULL,
+    open_amount TEXT NOT NULL,
+    reference TEXT
+);
+CREATE INDEX credits_customer ON credits(customer_id);
+
+CREATE TABLE skips (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES runs(id),
+    as_of TEXT NOT NULL,
+    claim_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    cause TEXT NOT NULL
+        CHECK (cause IN ('hold', 'dispute', 'promise', 'exclusion', 'credit',
+                         'small_balance', 'not_business_day')),
+    reference TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX skips_claim ON skips(claim_id);
+"""
+
 _APPEND_ONLY = """
 CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
 BEGIN
@@ -174,6 +295,7 @@ END;
 """
 
 AUDIT_TABLES = ("transitions", "audit_changes")
+AUDIT_TABLES_V2 = ("deliveries", "skips")
 
 # Migrations from version N-1 to N, applied in one transaction each.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -199,6 +321,15 @@ def _create_v1(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS[1] = _create_v1
+
+
+def _create_v2(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V2)
+    for table in AUDIT_TABLES_V2:
+        _run_script(conn, _APPEND_ONLY.format(table=table))
+
+
+MIGRATIONS[2] = _create_v2
 
 
 class StoreError(Exception):
