@@ -153,7 +153,10 @@ class Header:
     currency: str = "EUR"
     timezone: str = "UTC"
     calendar: Calendar | None = None
+    rounding: Decimal | None = None
+    """Cash rounding step for amounts charged and totals (`rounding 0.05`)."""
     span: Span = field(default=NO_SPAN, eq=False)
+    rounding_span: Span = field(default=NO_SPAN, eq=False)
     currency_span: Span = field(default=NO_SPAN, eq=False)
     timezone_span: Span = field(default=NO_SPAN, eq=False)
     calendar_span: Span = field(default=NO_SPAN, eq=False)
@@ -180,6 +183,8 @@ class MeasureKind(enum.Enum):
     CREDIT_STOP = "credit_stop"
     DELIVERY_STOP = "delivery_stop"
     WRITE_OFF = "write_off"
+    PLUGIN = "plugin"
+    """A kind an installed plug-in provides; `Measure.plugin` names it."""
 
 
 @frozen
@@ -229,8 +234,39 @@ class Measure:
     cost: Cost | None = None
     fee: Fee | None = None
     interest: Interest | None = None
+    plugin: str | None = None
+    """For `MeasureKind.PLUGIN`: the kind as written (`sms "reminder"` -> `sms`)."""
     span: Span = field(default=NO_SPAN, eq=False)
     name_span: Span = field(default=NO_SPAN, eq=False)
+
+
+@frozen
+class Exclusion:
+    """`exclude when GUARD because "REASON"`: matching claims are not dunned.
+
+    They stay in reports, and every run that would have looked at them records
+    them as skipped, with the reason.
+    """
+
+    guard: Expr
+    reason: str
+    span: Span = field(default=NO_SPAN, eq=False)
+
+
+class SmallBalanceAction(enum.Enum):
+    """What happens to a claim whose open amount falls below the threshold."""
+
+    WRITE_OFF = "write_off"
+    LEAVE = "leave"
+
+
+@frozen
+class SmallBalance:
+    """`small balance below MONEY write off|leave`: dunning stops below `limit`."""
+
+    limit: Money
+    action: SmallBalanceAction
+    span: Span = field(default=NO_SPAN, eq=False)
 
 
 # ---- states and transitions -----------------------------------------------
@@ -289,6 +325,7 @@ class Event(enum.Enum):
     HOLD_SET = "hold_set"
     HOLD_RELEASED = "hold_released"
     INSTALMENT_MISSED = "instalment_missed"
+    AGENCY_RETURNED = "agency_returned"
 
 
 BACK = "back"
@@ -368,6 +405,11 @@ class Policy:
     measures: dict[str, Measure]
     series: dict[str, Series]
     dunnings: dict[str, Dunning]
+    exclusions: tuple[Exclusion, ...] = ()
+    small_balance: SmallBalance | None = None
+    resume_wait_days: int = 0
+    """`after hold wait N days`: days a claim waits after a hold is released
+    before its timers may fire again (0: continue where it was)."""
     path: str = "<policy>"
     digest: str = ""
     source: str = field(default="", eq=False, repr=False)

@@ -191,7 +191,8 @@ CASES: dict[str, tuple[str, str]] = {
             "p.dun:7:6: error E207: unknown event `paymnt`",
             "    7 |   on paymnt -> done",
             "      |      ^^^^^^",
-            "      = hint: did you mean `payment`? known events: credit_note, "
+            "      = hint: did you mean `payment`? known events: agency_returned, "
+            "credit_note, "
             "dispute_opened, dispute_resolved, hold_released, hold_set, "
             "instalment_missed, partial_payment, payment, promise_broken, "
             "promise_given, promise_kept",

@@ -656,7 +656,8 @@ def test_bad_payment_and_event_rows(store: Store, tmp_path: Path) -> None:
         "e.csv:2: column `kind`: `promise_brocken` is not an event kind (expected "
         "`payment`, `partial_payment`, `credit_note`, `dispute_opened`, "
         "`dispute_resolved`, `promise_given`, `promise_kept`, `promise_broken`, "
-        "`hold_set`, `hold_released` or `instalment_missed`); did you mean "
+        "`hold_set`, `hold_released`, `instalment_missed` or `agency_returned`); "
+        "did you mean "
         "`promise_broken`?",
         "e.csv:3: column `claim_id`: is empty, and so is the customer; every event "
         "needs a claim or a customer",
@@ -815,7 +816,8 @@ def test_every_problem_of_a_row_is_reported(store: Store, tmp_path: Path) -> Non
         "e.csv:3: column `kind`: `promise_brocken` is not an event kind (expected "
         "`payment`, `partial_payment`, `credit_note`, `dispute_opened`, "
         "`dispute_resolved`, `promise_given`, `promise_kept`, `promise_broken`, "
-        "`hold_set`, `hold_released` or `instalment_missed`); did you mean "
+        "`hold_set`, `hold_released`, `instalment_missed` or `agency_returned`); "
+        "did you mean "
         "`promise_broken`?",
         "e.csv:3: column `claim_id`: `I404` is not a known claim: it is neither in the "
         "database nor among the claims of this import",
