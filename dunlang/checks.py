@@ -9,6 +9,7 @@ of the same kind. Every problem found is reported, never only the first.
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 import logging
 import os
 import re
@@ -45,6 +46,7 @@ from .model import (
     InList,
     Literal,
     Measure,
+    MeasureKind,
     Money,
     Operand,
     Policy,
@@ -98,12 +100,42 @@ _UNORDERED = frozenset({ValueKind.TEXT, ValueKind.FLAG})
 MAX_TIMER_DAYS = 36500
 """The longest timer a policy may set: a hundred years of days."""
 
+PLUGIN_GROUP = "dunning.measures"
+"""The entry point group in which plug-ins offer further kinds of measure."""
 
-def check_policy(policy: Policy) -> list[Diagnostic]:
-    """Every meaning error and warning found in `policy`, in file order."""
-    checker = _Checker(policy)
+BUILT_IN_KINDS = tuple(
+    kind.value for kind in MeasureKind if kind is not MeasureKind.PLUGIN
+)
+"""The kinds of measure the language knows without any plug-in."""
+
+# How close a word must be to a built-in kind to be taken for a misspelling of
+# it: `leter` and `emial` are, `sms` and `teams` are not.
+_KIND_CUTOFF = 0.75
+
+
+def check_policy(
+    policy: Policy, plugins: Iterable[str] | None = None
+) -> list[Diagnostic]:
+    """Every meaning error and warning found in `policy`, in file order.
+
+    `plugins` names the plug-in measure kinds to accept; by default those of
+    the installed plug-ins (`installed_measure_plugins`).
+    """
+    known = installed_measure_plugins() if plugins is None else frozenset(plugins)
+    checker = _Checker(policy, known)
     checker.run()
     return sorted(checker.found, key=lambda d: (d.span.line, d.span.column, d.code))
+
+
+@lru_cache(maxsize=1)
+def installed_measure_plugins() -> frozenset[str]:
+    """The measure kinds installed plug-ins provide: the names of the entry points
+    in the group `dunning.measures`. The plug-ins themselves are not loaded."""
+    names = frozenset(
+        entry.name for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP)
+    )
+    log.debug("measure kinds of installed plug-ins: %s", sorted(names))
+    return names
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -177,8 +209,9 @@ def _calendars() -> dict[str, list[str]]:
 class _Checker:
     """Walks one policy and collects diagnostics; each `_check_*` is one concern."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, plugins: frozenset[str]) -> None:
         self.policy = policy
+        self.plugins = plugins
         self.found: list[Diagnostic] = []
         self._seen: set[tuple[str, Span, str]] = set()
         currency = policy.header.currency
@@ -202,6 +235,10 @@ class _Checker:
     def run(self) -> None:
         """Run every check over the whole policy."""
         self._check_header()
+
+        self._check_rounding()
+
+        self._check_small_balance()
 
         self._check_groups()
 
@@ -263,6 +300,51 @@ class _Checker:
                     f"{calendar.country} has no regions; write just "
                     f"`calendar {calendar.country}`",
                 ),
+            )
+
+    def _check_rounding(self) -> None:
+        header = self.policy.header
+        step = header.rounding
+        if step is None:
+            return
+        written = f"`rounding {step}`"
+        if step <= 0:
+            self.report(
+                "E218",
+                f"{written} rounds to nothing",
+                header.rounding_span,
+                "amounts charged are rounded to a multiple of this step; give "
+                "one above 0, like 0.05 for cash in CHF",
+            )
+            return
+        if self.currency is None:
+            return  # the currency itself is already reported (E215)
+        places = babel.numbers.get_currency_precision(self.currency)
+        unit = Decimal(1).scaleb(-places)
+        if step % unit != 0:
+            examples = " or ".join(f"{unit * n:f}" for n in (5, 10))
+            self.report(
+                "E218",
+                f"{written} is not a whole multiple of {unit:f}, the smallest "
+                f"unit of {self.currency}",
+                header.rounding_span,
+                f"amounts in {self.currency} are counted in steps of {unit:f}; "
+                f"give a multiple of it, like {examples}",
+            )
+
+    def _check_small_balance(self) -> None:
+        rule = self.policy.small_balance
+        if rule is None:
+            return
+        span = self._locate(rule.span, rf"\bbelow\s+({_NUMBER}\s*{_CODE})", rule.span)
+        self._check_currency(rule.limit, span, "the small balance limit")
+        if rule.limit.amount <= 0:
+            self.report(
+                "E214",
+                f"`small balance below {rule.limit}` takes no claim",
+                span,
+                "no claim has less than nothing open; give a limit above 0, "
+                f"like 5 {self.currency or rule.limit.currency}",
             )
 
     def _check_groups(self) -> None:
@@ -339,6 +421,7 @@ class _Checker:
             used.update(difflib.get_close_matches(name, defined, n=1, cutoff=0.6))
 
         for measure in self.policy.measures.values():
+            self._check_measure_kind(measure)
             self._check_measure_values(measure)
             if measure.name not in used:
                 self.report(
@@ -347,6 +430,39 @@ class _Checker:
                     measure.name_span,
                     "name it after `do` in a transition or an `on` rule, or remove it",
                 )
+
+    def _check_measure_kind(self, measure: Measure) -> None:
+        """A kind that is not built in must come from an installed plug-in; a
+        word close to a built-in kind is taken for a misspelling of it."""
+        kind = measure.plugin
+        if measure.kind is not MeasureKind.PLUGIN or kind is None:
+            return
+        if kind in self.plugins:
+            return
+        span = self._locate(
+            measure.span, r"=\s*([A-Za-z_][A-Za-z0-9_]*)", measure.name_span
+        )
+        installed = ", ".join(sorted(self.plugins)) or "none"
+        close = difflib.get_close_matches(
+            kind.lower(), BUILT_IN_KINDS, n=1, cutoff=_KIND_CUTOFF
+        )
+        if close:
+            self.report(
+                "E203",
+                f"unknown kind of measure `{kind}`",
+                span,
+                f"did you mean `{close[0]}`? No installed plug-in provides `{kind}` "
+                f"(installed plug-ins: {installed})",
+            )
+            return
+        self.report(
+            "W307",
+            f"no installed plug-in provides the measure kind `{kind}`",
+            span,
+            f"installed plug-ins: {installed}; install the plug-in for `{kind}` "
+            "on every machine that runs this policy, or use a built-in kind: "
+            f"{', '.join(BUILT_IN_KINDS)}",
+        )
 
     def _check_measure_values(self, measure: Measure) -> None:
         name = measure.name
@@ -468,6 +584,8 @@ class _Checker:
             yield from dunning.transitions
 
     def _guards(self) -> Iterator[Expr]:
+        for exclusion in self.policy.exclusions:
+            yield exclusion.guard
         for rule in self.policy.groups:
             if rule.guard is not None:
                 yield rule.guard
@@ -918,4 +1036,10 @@ class _Checker:
             )
 
 
-__all__ = ["check_policy"]
+__all__ = [
+    "BUILT_IN_KINDS",
+    "MAX_TIMER_DAYS",
+    "PLUGIN_GROUP",
+    "check_policy",
+    "installed_measure_plugins",
+]

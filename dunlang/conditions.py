@@ -34,6 +34,7 @@ SUBJECTS = ("claim", "customer")
 BUILT_IN_ATTRIBUTES: dict[tuple[str, str], ValueKind] = {
     ("claim", "amount"): ValueKind.MONEY,
     ("claim", "open_amount"): ValueKind.MONEY,
+    ("claim", "overdue_amount"): ValueKind.MONEY,
     ("claim", "days_overdue"): ValueKind.DAYS,
     ("claim", "due_date"): ValueKind.DATE,
     ("claim", "issue_date"): ValueKind.DATE,

@@ -30,7 +30,7 @@ CODES: dict[str, str] = {
     "E104": "wrong operator",
     "E105": "condition nested too deeply",
     # Meaning: the text parses but does not make sense as a policy.
-    "E201": "missing or repeated policy header",
+    "E201": "missing or repeated policy header or setting",
     "E202": "duplicate name",
     "E203": "unknown name",
     "E204": "missing fallback group",
@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "E215": "invalid calendar, currency or time zone",
     "E216": "`back` without a hold state",
     "E217": "transition that can never fire",
+    "E218": "invalid rounding step",
     # Warnings: the policy works, but probably not as meant.
     "W301": "measure never used",
     "W302": "unreachable state",
@@ -54,6 +55,7 @@ CODES: dict[str, str] = {
     "W304": "group rule after the fallback",
     "W305": "a value that looks like a misspelled built-in",
     "W306": "business days without a calendar",
+    "W307": "measure kind no installed plug-in provides",
 }
 
 

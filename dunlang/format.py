@@ -37,7 +37,13 @@ EXPRESSION_RULES = frozenset(
 LITERAL_RULES = frozenset(
     {"money", "percent", "days", "number", "string", "date", "true", "false"}
 )
-HEADER_SETTINGS = frozenset({"currency_decl", "timezone_decl", "calendar_decl"})
+HEADER_SETTINGS = frozenset(
+    {"currency_decl", "timezone_decl", "calendar_decl", "rounding_decl"}
+)
+# Policy-wide rules stand on their own, outside the header and any block.
+POLICY_RULES = frozenset(
+    {"exclude_decl", "small_balance_decl", "resume_continue", "resume_wait"}
+)
 BLOCK_STARTS = frozenset({"series_decl", "dunning_decl"})
 
 BLANK = None
@@ -125,6 +131,8 @@ def _action(tree: Tree) -> str:
         return f"phone queue {texts[0]}"
     if tree.data == "task":
         return f"task {texts[0]}" + (f" queue {texts[1]}" if len(texts) > 1 else "")
+    if tree.data == "plugin":  # the kind as written, then its text if any
+        return " ".join(texts)
     return " ".join([str(tree.data), *texts])
 
 
@@ -205,6 +213,17 @@ def _statement_text(tree: Tree, path: str, width: int) -> str:
     if kind == "group_rule":
         guard = _expression(tree.children[1], path)
         return f"group {str(first).ljust(width)} when {guard}"
+    if kind == "exclude_decl":
+        condition, reason = tree.children
+        return f"exclude when {_expression(condition, path)} because {reason}"
+    if kind == "small_balance_decl":
+        limit, action = tree.children
+        ending = "write off" if action.data == "write_off_balance" else "leave"
+        return f"small balance below {_literal(limit)} {ending}"
+    if kind == "resume_continue":
+        return "after hold continue"
+    if kind == "resume_wait":
+        return f"after hold wait {tree.children[0]} {tree.children[1]}"
     if kind == "group_fallback":
         return f"group {str(first).ljust(width)} otherwise"
     if kind == "measure_decl":
@@ -244,8 +263,8 @@ class _Statement:
 def _place(statements: list[_Statement]) -> None:
     """Sections and indentation, following how the loader assigns blocks.
 
-    Group and measure lines close a block; header settings do not, so one
-    written inside a block stays there (the loader reports it).
+    Group, measure and policy-wide rule lines close a block; header settings
+    do not, so one written inside a block stays there (the loader reports it).
     """
     in_block = False
     for statement in statements:
@@ -257,6 +276,9 @@ def _place(statements: list[_Statement]) -> None:
         elif kind.startswith("group_") or kind == "measure_decl":
             in_block = False
             statement.section = "groups" if kind.startswith("group_") else "measures"
+        elif kind in POLICY_RULES:
+            in_block = False
+            statement.section = "exclusions" if kind == "exclude_decl" else "settings"
         elif in_block:
             statement.section, statement.indent = "block", INDENT
         elif kind == "policy_header":

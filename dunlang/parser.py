@@ -207,8 +207,9 @@ def _expected_words(expected: set[str]) -> str:
 # The words a statement can start with; a line may also start with a state
 # name, as a transition.
 STATEMENT_WORDS = (
-    "calendar", "currency", "dunning", "group", "hold", "initial", "measure", "on",
-    "policy", "series", "terminal", "timezone", "use",
+    "after", "calendar", "currency", "dunning", "exclude", "group", "hold", "initial",
+    "measure", "on", "policy", "rounding", "series", "small", "terminal", "timezone",
+    "use",
 )
 STATEMENT_START = (
     "a statement like `group`, `measure` or `dunning`, or a transition like "
@@ -217,6 +218,56 @@ STATEMENT_START = (
 # Words that go on a statement, written by mistake at the start of a new line.
 CONTINUATION_WORDS = ("and", "or", "not", "when", "do", "after", "from")
 CLOSING = {"(": ")", "[": "]"}
+
+
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@lru_cache(maxsize=1)
+def _all_keywords() -> tuple[str, ...]:
+    """Every word the grammar spells out, like `after`, `when` or `write_off`."""
+    return tuple(
+        sorted(
+            {
+                str(terminal.pattern.value)
+                for terminal in _parser().terminals
+                if terminal.pattern.type == "str"
+                and WORD.fullmatch(str(terminal.pattern.value))
+            }
+        )
+    )
+
+
+def _misspelled_keyword(
+    text: str, token: Token, expected: set[str]
+) -> tuple[str, Span, str] | None:
+    """A word that is close to a keyword: the whole word, its span, the keyword.
+
+    The lexer may take the start of a word for a keyword (`afterr` as `after`
+    and `r`); the whole word is then compared with every keyword, since what
+    was expected where the word starts is no longer known.
+    """
+    value = str(token)
+    start = token.start_pos
+    if start is None or not WORD.fullmatch(value):
+        return None
+    begin = start
+    while begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] == "_"):
+        begin -= 1
+    word = text[begin : start + len(value)]
+    if begin < start:
+        candidates: tuple[str, ...] = _all_keywords()
+    else:
+        words = (_keyword_for(t) or _describe(t) for t in expected)
+        candidates = tuple(w[1:-1] for w in words if WORD.fullmatch(w[1:-1]))
+    if word in candidates:
+        return None
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.7)
+    if not close:
+        return None
+    line = token.line or 0
+    column = (token.column or 1) - (start - begin)
+    return word, Span(line, column, line, column + len(word)), close[0]
 
 
 def _line_text(text: str, line: int) -> str:
@@ -254,6 +305,38 @@ def _line_start_problem(text: str, token: Token, expected: set[str],
         "`->` next, like `current -> reminded`", path)
 
 
+def _timer_on_own_line(text: str, token: Token, path: str) -> Diagnostic | None:
+    """`after` starting a line, but not `after hold`: a timer written on the
+    line below its transition."""
+    line = token.line or 0
+    before = _line_text(text, line)[: (token.column or 1) - 1]
+    first = re.match(r"([ \t]*)after[ \t]+$", before)
+    if first is None or not str(token).isdigit():
+        return None
+    start = len(first.group(1)) + 1
+    return Diagnostic(
+        "E102", "a line cannot start with `after` and a number of days",
+        Span(line, start, line, start + len("after")),
+        "a statement ends with its line; write the timer on the line of its "
+        "transition, like `current -> reminded after 14 days overdue`", path)
+
+
+def _starts_statement(text: str, token: Token) -> bool:
+    """Whether `token` begins its line with what can only start a statement: a
+    statement word, or a state name and `->`."""
+    line = _line_text(text, token.line or 0)
+    before = line[: (token.column or 1) - 1]
+    if before.strip():
+        return False
+    rest = line[len(before) :]
+    word = WORD.match(rest)
+    if word is None:
+        return False
+    return word.group() in STATEMENT_WORDS or bool(
+        re.match(r"[ \t]*->", rest[word.end() :])
+    )
+
+
 def _unclosed_bracket(text: str, end: int) -> tuple[int, int, str] | None:
     """Line, column and character of the innermost `(` or `[` still open at
     position `end`; quoted texts and comments do not count."""
@@ -279,7 +362,21 @@ def _unclosed_bracket(text: str, end: int) -> tuple[int, int, str] | None:
     return stack[-1] if stack else None
 
 
-def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
+def _diagnose(error: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, range]:
+    """The diagnostic for a syntax error, and the lines to blank before parsing
+    again so that it is not reported twice."""
+    diagnostic = _describe_error(error, text, path)
+    lines = range(diagnostic.span.line, diagnostic.span.line + 1)
+    token = getattr(error, "token", None)
+    failed_on = (token.line or 0) if token is not None else 0
+    if failed_on > diagnostic.span.line:
+        # Reported above the line that failed: an unclosed bracket, whose
+        # statement runs on up to that line.
+        lines = range(diagnostic.span.line, failed_on)
+    return diagnostic, lines
+
+
+def _describe_error(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
     line, column = error.line, error.column
     if isinstance(error, UnexpectedCharacters):
         position = error.pos_in_stream or 0
@@ -342,11 +439,30 @@ def _diagnose(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
         misspelled = _line_start_problem(text, token, expected, path)
         if misspelled is not None:
             return misspelled
+        timer = _timer_on_own_line(text, token, path)
+        if timer is not None:
+            return timer
     hint = f"expected {_expected_words(expected)}"
     if opened is not None and opened[0] < span.line:
-        open_line, _, char = opened
+        open_line, open_column, char = opened
+        if token.type != "_NL" and _starts_statement(text, token):
+            # The line is a statement of its own; the bracket above is what is
+            # wrong, and is reported once, not on every line that follows it.
+            return Diagnostic(
+                "E102", f"this `{char}` is not closed",
+                Span(open_line, open_column, open_line, open_column + 1),
+                f"close it with `{CLOSING[char]}`; inside brackets a statement "
+                f"goes on over the next lines, so `{value}` on line {span.line} "
+                "was read as part of it", path)
         hint = (f"the `{char}` on line {open_line} is not closed, so its statement "
                 f"goes on into this line; close it with `{CLOSING[char]}`")
+    elif token.type != "_NL":
+        close = _misspelled_keyword(text, token, expected)
+        if close is not None:
+            word, span, keyword = close
+            message = f"unexpected `{word}`"
+            hint = f"did you mean `{keyword}`?" + (
+                "" if span.column < (token.column or 0) else f" {hint}")
     return Diagnostic("E102", message, span, hint, path)
 
 
@@ -383,13 +499,14 @@ def parse_tree(
             if tree is None:
                 tree = parser.parse(current)
         except UnexpectedInput as error:
-            diagnostic = _diagnose(error, current, path)
+            diagnostic, lines = _diagnose(error, current, path)
             if diagnostic.span.line in seen_lines or diagnostic.code == "E103":
                 diagnostics.append(diagnostic)
                 break
             seen_lines.add(diagnostic.span.line)
             diagnostics.append(diagnostic)
-            current = _blank_line(current, diagnostic.span.line)
+            for line in lines:
+                current = _blank_line(current, line)
             log.debug("syntax error at line %s, parsing again", diagnostic.span.line)
             continue
         return (None, diagnostics) if diagnostics else (tree, [])

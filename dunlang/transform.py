@@ -15,6 +15,7 @@ from typing import Any
 from attrs import define, field
 from lark import Token, Tree
 
+from .checks import MAX_TIMER_DAYS
 from .errors import Diagnostic, suggest
 from .model import (
     BACK,
@@ -26,6 +27,7 @@ from .model import (
     Cost,
     Dunning,
     EventRule,
+    Exclusion,
     Fee,
     GroupRule,
     Header,
@@ -40,6 +42,8 @@ from .model import (
     Or,
     Policy,
     Series,
+    SmallBalance,
+    SmallBalanceAction,
     Span,
     StateKind,
     Timer,
@@ -211,6 +215,61 @@ class _ToStatements:
             "calendar", _token_span(children[0]), Calendar(country, region or None)
         )
 
+    def rounding_decl(self, meta: Any, children: list[Token]) -> _Statement:
+        step = children[0]
+        return _Statement("rounding", _token_span(step), self._decimal(step))
+
+    # ---- policy-wide rules ------------------------------------------------
+
+    def exclude_decl(self, meta: Any, children: list[Any]) -> _Statement:
+        guard, reason = children
+        span = _span(meta)
+        if not _unquote(reason).strip():
+            self.problems.append(
+                Diagnostic(
+                    "E214",
+                    "the exclusion gives no reason",
+                    _token_span(reason),
+                    "the reason is recorded for every claim the rule keeps out of "
+                    'dunning; write it, like `because "insolvency proceedings"`',
+                    self.path,
+                )
+            )
+        return _Statement("exclude", span, Exclusion(guard, _unquote(reason), span))
+
+    def write_off_balance(self, meta: Any, c: list[Any]) -> SmallBalanceAction:
+        return SmallBalanceAction.WRITE_OFF
+
+    def leave_balance(self, meta: Any, c: list[Any]) -> SmallBalanceAction:
+        return SmallBalanceAction.LEAVE
+
+    def small_balance_decl(self, meta: Any, children: list[Any]) -> _Statement:
+        limit, action = children
+        span = _span(meta)
+        return _Statement(
+            "small balance",
+            span,
+            SmallBalance(limit.value, action, span),
+            {"limit_span": limit.span},
+        )
+
+    def resume_continue(self, meta: Any, children: list[Any]) -> _Statement:
+        return _Statement("after hold", _span(meta), 0)
+
+    def resume_wait(self, meta: Any, children: list[Token]) -> _Statement:
+        days = children[0]
+        if int(days) > MAX_TIMER_DAYS:
+            self.problems.append(
+                Diagnostic(
+                    "E214",
+                    f"`wait {days} days` is more than a hundred years",
+                    _token_span(days),
+                    f"give a number of days up to {MAX_TIMER_DAYS}",
+                    self.path,
+                )
+            )
+        return _Statement("after hold", _span(meta), int(days))
+
     # ---- groups and measures ---------------------------------------------
 
     def group_rule(self, meta: Any, children: list[Any]) -> _Statement:
@@ -251,6 +310,10 @@ class _ToStatements:
 
     def write_off(self, meta: Any, c: list[Token]) -> dict[str, Any]:
         return {"kind": MeasureKind.WRITE_OFF}
+
+    def plugin(self, meta: Any, c: list[Token]) -> dict[str, Any]:
+        template = _unquote(c[1]) if len(c) > 1 else None
+        return {"kind": MeasureKind.PLUGIN, "plugin": str(c[0]), "template": template}
 
     def cost_fixed(self, meta: Any, c: list[Literal]) -> tuple[str, Any, Span]:
         return ("cost", Cost(fixed=c[0].value), _span(meta))  # type: ignore[arg-type]
@@ -484,6 +547,7 @@ class _Assembler:
         self.header: dict[str, Any] = {}
         self.header_spans: dict[str, Span] = {}
         self.groups: list[GroupRule] = []
+        self.exclusions: list[Exclusion] = []
         self.measures: dict[str, Measure] = {}
         self.blocks: list[_Block] = []
         self.current: _Block | None = None
@@ -508,7 +572,7 @@ class _Assembler:
 
     def add(self, statement: _Statement) -> None:
         kind, span, value = statement.kind, statement.span, statement.value
-        if kind in ("policy", "currency", "timezone", "calendar"):
+        if kind in ("policy", "currency", "timezone", "calendar", "rounding"):
             if kind != "policy" and self.current is not None:
                 self.error(
                     "E206",
@@ -520,6 +584,12 @@ class _Assembler:
         elif kind == "group":
             self.current = None
             self.groups.append(value)
+        elif kind == "exclude":
+            self.current = None
+            self.exclusions.append(value)
+        elif kind in ("small balance", "after hold"):
+            self.current = None
+            self._setting(kind, value, span)
         elif kind == "measure":
             self.current = None
             if value.name in self.measures:
@@ -621,6 +691,9 @@ class _Assembler:
             measures=self.measures,
             series=series,
             dunnings=dunnings,
+            exclusions=tuple(self.exclusions),
+            small_balance=self.header.get("small balance"),
+            resume_wait_days=self.header.get("after hold", 0),
             path=self.path,
             digest=hashlib.sha256(source.encode("utf-8")).hexdigest(),
             source=source,
@@ -643,7 +716,9 @@ class _Assembler:
             currency=self.header.get("currency", "EUR"),
             timezone=self.header.get("timezone", "UTC"),
             calendar=self.header.get("calendar"),
+            rounding=self.header.get("rounding"),
             span=spans["policy"],
+            rounding_span=spans.get("rounding", spans["policy"]),
             currency_span=spans.get("currency", spans["policy"]),
             timezone_span=spans.get("timezone", spans["policy"]),
             calendar_span=spans.get("calendar", spans["policy"]),

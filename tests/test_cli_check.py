@@ -111,7 +111,7 @@ def test_syntax_error(runner: CliRunner) -> None:
         "syntax.dun:5:28: error E102: unexpected `dys`\n"
         "    5 |   current -> done after 14 dys overdue do note\n"
         "      |                            ^^^\n"
-        "      = hint: expected `business` or `days`\n"
+        "      = hint: did you mean `days`? expected `business` or `days`\n"
         "\n"
         "syntax.dun: 1 error\n"
     )

@@ -21,6 +21,12 @@ STEP = "  current -> done after 14 days overdue do note"
 END = "  terminal done"
 
 
+@pytest.fixture(autouse=True)
+def no_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks run as on a machine without measure plug-ins, whatever is installed."""
+    monkeypatch.setattr("dunlang.checks.installed_measure_plugins", frozenset)
+
+
 def lines(*text: str) -> str:
     """A policy text from its lines."""
     return "\n".join(text) + "\n"
@@ -57,7 +63,7 @@ CASES: dict[str, tuple[str, str]] = {
             "p.dun:5:28: error E102: unexpected `dys`",
             "    5 |   current -> done after 14 dys overdue do note",
             "      |                            ^^^",
-            "      = hint: expected `business` or `days`",
+            "      = hint: did you mean `days`? expected `business` or `days`",
         ),
     ),
     "E102 misspelled statement": (
@@ -382,6 +388,218 @@ CASES: dict[str, tuple[str, str]] = {
             "remove this transition",
         ),
     ),
+    "E218": (
+        lines(
+            HEADER,
+            "  currency CHF",
+            "  rounding 0.001",
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:3:12: error E218: `rounding 0.001` is not a whole multiple of "
+            "0.01, the smallest unit of CHF",
+            "    3 |   rounding 0.001",
+            "      |            ^^^^^",
+            "      = hint: amounts in CHF are counted in steps of 0.01; give a "
+            "multiple of it, like 0.05 or 0.10",
+        ),
+    ),
+    "E218 zero": (
+        lines(HEADER, "rounding 0", GROUP, MEASURE, BLOCK, STEP, END),
+        lines(
+            "p.dun:2:10: error E218: `rounding 0` rounds to nothing",
+            "    2 | rounding 0",
+            "      |          ^",
+            "      = hint: amounts charged are rounded to a multiple of this step; "
+            "give one above 0, like 0.05 for cash in CHF",
+        ),
+    ),
+    "E201 small balance twice": (
+        lines(
+            HEADER,
+            "small balance below 5 EUR write off",
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+            "small balance below 2 EUR leave",
+        ),
+        lines(
+            "p.dun:8:1: error E201: `small balance` is given twice",
+            "    8 | small balance below 2 EUR leave",
+            "      | " + "^" * 31,
+            "      = hint: the policy already sets `small balance` on line 2; keep one",
+        ),
+    ),
+    "E201 after hold twice": (
+        lines(
+            HEADER,
+            "after hold continue",
+            "after hold wait 3 days",
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:3:1: error E201: `after hold` is given twice",
+            "    3 | after hold wait 3 days",
+            "      | " + "^" * 22,
+            "      = hint: the policy already sets `after hold` on line 2; keep one",
+        ),
+    ),
+    "E212 small balance": (
+        lines(
+            HEADER,
+            "small balance below 5 USD write off",
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:2:21: error E212: the small balance limit is in USD, but the "
+            "policy currency is EUR",
+            "    2 | small balance below 5 USD write off",
+            "      |                     ^^^^^",
+            "      = hint: the policy works in EUR (by default); write 5 EUR, or "
+            "change the policy currency",
+        ),
+    ),
+    "E214 small balance of nothing": (
+        lines(
+            HEADER,
+            "small balance below 0.00 EUR leave",
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:2:21: error E214: `small balance below 0.00 EUR` takes no claim",
+            "    2 | small balance below 0.00 EUR leave",
+            "      |                     ^^^^^^^^",
+            "      = hint: no claim has less than nothing open; give a limit above 0, "
+            "like 5 EUR",
+        ),
+    ),
+    "E214 exclusion without reason": (
+        lines(
+            HEADER,
+            'exclude when customer.segment = "x" because ""',
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:2:45: error E214: the exclusion gives no reason",
+            '    2 | exclude when customer.segment = "x" because ""',
+            "      | " + " " * 44 + "^^",
+            "      = hint: the reason is recorded for every claim the rule keeps out "
+            'of dunning; write it, like `because "insolvency proceedings"`',
+        ),
+    ),
+    "E203 misspelled measure kind": (
+        lines(HEADER, GROUP, 'measure note = emial "note"', BLOCK, STEP, END),
+        lines(
+            "p.dun:3:16: error E203: unknown kind of measure `emial`",
+            '    3 | measure note = emial "note"',
+            "      |                ^^^^^",
+            "      = hint: did you mean `email`? No installed plug-in provides "
+            "`emial` (installed plug-ins: none)",
+        ),
+    ),
+    "E203 exclusion guard": (
+        lines(
+            HEADER,
+            'exclude when custmer.segment = "x" because "y"',
+            GROUP,
+            MEASURE,
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:2:14: error E203: unknown name `custmer`",
+            '    2 | exclude when custmer.segment = "x" because "y"',
+            "      |              ^^^^^^^",
+            "      = hint: did you mean `customer`? known names before the dot: "
+            "claim, customer",
+        ),
+    ),
+    "E102 misspelled keyword": (
+        lines(
+            HEADER,
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done afterr 14 days overdue do note",
+            END,
+        ),
+        lines(
+            "p.dun:5:19: error E102: unexpected `afterr`",
+            "    5 |   current -> done afterr 14 days overdue do note",
+            "      |                   ^^^^^^",
+            "      = hint: did you mean `after`?",
+        ),
+    ),
+    "E102 keyword misspelled as a name": (
+        lines(
+            HEADER,
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done aftr 14 days overdue do note",
+            END,
+        ),
+        lines(
+            "p.dun:5:19: error E102: unexpected `aftr`",
+            "    5 |   current -> done aftr 14 days overdue do note",
+            "      |                   ^^^^",
+            # The end of the line is named only when nothing else fits.
+            "      = hint: did you mean `after`? expected `after`, `do` or `when`",
+        ),
+    ),
+    "E102 unclosed bracket": (
+        lines(HEADER, 'group all when (customer.kind = "b"', MEASURE, BLOCK, STEP, END),
+        lines(
+            "p.dun:2:16: error E102: this `(` is not closed",
+            '    2 | group all when (customer.kind = "b"',
+            "      |                ^",
+            "      = hint: close it with `)`; inside brackets a statement goes on "
+            "over the next lines, so `measure` on line 3 was read as part of it",
+        ),
+    ),
+    "E102 timer on its own line": (
+        lines(
+            HEADER,
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done",
+            "    after 14 days overdue",
+            END,
+        ),
+        lines(
+            "p.dun:6:5: error E102: a line cannot start with `after` and a number "
+            "of days",
+            "    6 |     after 14 days overdue",
+            "      |     ^^^^^",
+            "      = hint: a statement ends with its line; write the timer on the "
+            "line of its transition, like `current -> reminded after 14 days "
+            "overdue`",
+        ),
+    ),
     "W301": (
         lines(
             HEADER, GROUP, MEASURE, 'measure call = phone queue "r"', BLOCK, STEP, END
@@ -481,6 +699,18 @@ CASES: dict[str, tuple[str, str]] = {
             "      = hint: add a `calendar` line below the `policy` line, for "
             "example `calendar DE-NW`; without one only Saturdays and Sundays are "
             "skipped",
+        ),
+    ),
+    "W307": (
+        lines(HEADER, GROUP, 'measure note = sms "note"', BLOCK, STEP, END),
+        lines(
+            "p.dun:3:16: warning W307: no installed plug-in provides the measure "
+            "kind `sms`",
+            '    3 | measure note = sms "note"',
+            "      |                ^^^",
+            "      = hint: installed plug-ins: none; install the plug-in for `sms` on "
+            "every machine that runs this policy, or use a built-in kind: letter, "
+            "email, phone, agency, task, credit_stop, delivery_stop, write_off",
         ),
     ),
 }

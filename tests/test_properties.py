@@ -277,6 +277,8 @@ class _Writer:
             ["credit_stop"],
             ["delivery_stop"],
             ["write_off"],
+            [draw(NAMES)],
+            [draw(NAMES), quoted()],
         ]
         bounds = draw(st.lists(st.sampled_from(["min", "max"]), unique=True))
         costs = [["cost", *self.money()], ["cost", *self.percent(), "of", "collected"]]
@@ -299,6 +301,22 @@ class _Writer:
         tokens = ["measure", name, "=", *draw(st.sampled_from(actions))]
         return tokens + [token for option in options for token in option]
 
+    def policy_rules(self) -> list[list[str]]:
+        """Exclusions, the small balance rule and the wait after a hold."""
+        draw = self.draw
+        rules = [
+            ["exclude", "when", *self.expression(), "because", self.quoted()]
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        if draw(st.booleans()):
+            action = draw(st.sampled_from([["write", "off"], ["write_off"], ["leave"]]))
+            rules.append(["small", "balance", "below", *self.money(), *action])
+        if draw(st.booleans()):
+            days = [draw(WHOLE_NUMBERS), draw(st.sampled_from(["day", "days"]))]
+            wait = draw(st.sampled_from([["continue"], ["wait", *days]]))
+            rules.append(["after", "hold", *wait])
+        return draw(st.permutations(rules))
+
 
 @st.composite
 def policies(draw: Any) -> Generated:
@@ -312,6 +330,7 @@ def policies(draw: Any) -> Generated:
     header = [["currency", currency]]
     header += draw(st.sampled_from([[], [["timezone", '"Europe/Berlin"']]]))
     header += draw(st.sampled_from([[], [["calendar", "DE"]], [["calendar", "DE-NI"]]]))
+    header += draw(st.sampled_from([[], [["rounding", draw(NUMBERS)]]]))
     statements = [["policy", writer.quoted(), "version", writer.quoted()]]
     statements += draw(st.permutations(header))
 
@@ -324,6 +343,9 @@ def policies(draw: Any) -> Generated:
     )
     if measures:
         sections.append([writer.measure(name) for name in measures])
+    rules = writer.policy_rules()
+    if rules:
+        sections.append(rules)
     for name in series_names:
         states = draw(st.lists(NAMES, min_size=2, max_size=4, unique=True))
         count = draw(st.integers(1, 3))
@@ -534,6 +556,11 @@ def test_generated_policies_cover_the_language() -> None:
         "currency_decl",
         "timezone_decl",
         "calendar_decl",
+        "rounding_decl",
+        "exclude_decl",
+        "small_balance_decl",
+        "resume_continue",
+        "resume_wait",
         "group_rule",
         "group_fallback",
         "measure_decl",

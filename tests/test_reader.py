@@ -59,6 +59,14 @@ EDGES = [
     'policy "P" version "1"\ngroup a when claim.x == 1\n',
     'policy "P" version "1"\r',
     'policy "P" version "1"\n\tmeasure m = letter "a\nb"\n',
+    'policy "P" version "1"\n  rounding 0.05\nsmall balance below 5 EUR write_off\n',
+    'policy "P" version "1"\nsmall balance below 5 EUR write off\nafter hold continue',
+    'policy "P" version "1"\nsmall balance below 5 EUR write_offs\n',
+    'policy "P" version "1"\nafter hold wait 3 day\nafter 3 days\n',
+    'policy "P" version "1"\nmeasure m = letters "a"\nmeasure n = write_offs cost 1 EUR\n',
+    'policy "P" version "1"\nmeasure m = sms\nmeasure n = phone "a"\n',
+    'policy "P" version "1"\nexclude when (claim.x\n or claim.y) because "r"\n',
+    'policy "P" version "1"\ndunning a\n  a -> b afterr 3 days in state\n',
 ]
 
 
