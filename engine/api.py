@@ -11,14 +11,29 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from dunlang import Policy, load_policy
+from dunlang.model import Money
 
 from . import audit
+from .agency import (
+    AgencyReportResult,
+    HandoverFile,
+    export_handover,
+    import_agency_report,
+)
+from .calls import CallItem, CallResult, call_list, record_call
+from .credits import Credit, add_credits, use_credit
 from .explain import Explanation, TimelineEntry, explain, history
+from .holds import Hold, Skip, holds_of, release_hold, set_hold, skips_of
+from .outbox import OutboxItem, outbox_items
+from .plans import Instalment, add_plan
+from .promises import give_promise, open_dispute, resolve_dispute
 from .records import (
     AuditChange,
+    ChargeRecord,
     Claim,
     Customer,
     Event,
@@ -28,6 +43,7 @@ from .records import (
     TransitionRecord,
 )
 from .runner import DEFAULT_BATCH_SIZE, Listener, Runner, RunResult
+from .sending import SendReport, SendSettings, send_outbox
 from .store import Store, StoreError
 
 
@@ -74,6 +90,39 @@ class Engine:
         """A claim's outbox items as typed records."""
         return audit.measures_of(self.store.conn, claim_id)
 
+    # ---- sending (engine/sending.py) ----------------------------------------
+
+    def send(
+        self,
+        on: dt.date,
+        settings: SendSettings,
+        *,
+        run_id: int | None = None,
+        dry_run: bool = False,
+    ) -> SendReport:
+        """Send the outbox's pending letters, e-mails and plug-in measures."""
+        return send_outbox(
+            self.store, self.policy, on, settings, run_id=run_id, dry_run=dry_run
+        )
+
+    def outbox(
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+        run_id: int | None = None,
+    ) -> list[OutboxItem]:
+        """Outbox items with their status, attempts and last error, oldest first."""
+        return outbox_items(
+            self.store.conn, statuses=statuses, kinds=kinds, run_id=run_id
+        )
+
+    # ---- end of sending
+
+    def charges(self, claim_id: str) -> list[ChargeRecord]:
+        """A claim's fees, flat fee and interest charges as typed records."""
+        return audit.charges_of(self.store.conn, claim_id)
+
     def changes(self, table: str, row_id: str) -> list[AuditChange]:
         """Audited changes to one imported row (`table`: customers, claims, ...)."""
         return audit.changes_of(self.store.conn, table, row_id)
@@ -85,6 +134,65 @@ class Engine:
     def why(self, claim_id: str, as_of: dt.date | None = None) -> Explanation:
         """Where a claim stands and what happens next (as of today by default)."""
         return explain(self._runner, claim_id, as_of or dt.date.today())
+
+    # ---- promises, disputes, payment plans (engine/promises.py, plans.py) ----
+
+    def promise(
+        self,
+        claim_id: str,
+        amount: Money | Decimal | str,
+        until: dt.date,
+        *,
+        on: dt.date | None = None,
+        by: str = "api",
+    ) -> str:
+        """Record a promise to pay `amount` by `until`; the `promise_given` event id."""
+        return give_promise(
+            self.store, claim_id, amount, until, on=on or dt.date.today(), by=by
+        )
+
+    def open_dispute(
+        self, claim_id: str, reason: str, *, on: dt.date | None = None, by: str = "api"
+    ) -> str:
+        """Record that the customer disputes a claim; the `dispute_opened` event id."""
+        return open_dispute(
+            self.store, claim_id, reason, on=on or dt.date.today(), by=by
+        )
+
+    def resolve_dispute(
+        self,
+        claim_id: str,
+        outcome: str,
+        *,
+        amount: Money | Decimal | str | None = None,
+        note: str | None = None,
+        on: dt.date | None = None,
+        by: str = "api",
+    ) -> tuple[str, ...]:
+        """Close a claim's open dispute (`customer` or `company`); the ids of the
+        credit note (customer's favour) and the `dispute_resolved` event."""
+        return resolve_dispute(
+            self.store,
+            claim_id,
+            outcome,
+            amount=amount,
+            note=note,
+            on=on or dt.date.today(),
+            by=by,
+        )
+
+    def add_plan(
+        self,
+        claim_id: str,
+        instalments: Sequence[tuple[dt.date, Money | Decimal | str]],
+        *,
+        by: str = "api",
+    ) -> list[Instalment]:
+        """Agree a payment plan: (due date, amount) pairs that add up to the open
+        amount."""
+        return add_plan(self.store, claim_id, instalments, by=by)
+
+    # ---- end of promises, disputes, payment plans
 
     # ---- data ---------------------------------------------------------------
 
@@ -189,6 +297,137 @@ class Engine:
         except sqlite3.IntegrityError as error:
             raise StoreError(f"{table}: nothing added: {error}") from None
         return len(rows)
+
+    # ---- calls and agencies (engine/calls.py, engine/agency.py) ------------
+
+    def calls(self, on: dt.date, *, queue: str | None = None) -> list[CallItem]:
+        """The call list: pending and failed phone measures, oldest and largest
+        first, with fees and interest as of `on`."""
+        return call_list(self.store.conn, on, queue=queue)
+
+    def record_call(
+        self,
+        claim_id: str,
+        outcome: str,
+        *,
+        on: dt.date,
+        until: dt.date | None = None,
+        amount: str | Decimal | None = None,
+        note: str | None = None,
+        by: str = "staff",
+    ) -> CallResult:
+        """Record a call's outcome (reached, no-answer, promise) on the claim's
+        open phone measure; CallError, with nothing written, for bad input."""
+        return record_call(
+            self.store,
+            claim_id,
+            outcome,
+            on=on,
+            until=until,
+            amount=amount,
+            note=note,
+            by=by,
+        )
+
+    def export_handover(
+        self,
+        on: dt.date,
+        *,
+        agency: str | None = None,
+        out_dir: str | Path = ".",
+        form: str = "csv",
+    ) -> list[HandoverFile]:
+        """Hand the pending agency measures over, one file per agency."""
+        return export_handover(
+            self.store, on, agency=agency, out_dir=out_dir, form=form
+        )
+
+    def import_agency_report(self, path: str, agency: str) -> AgencyReportResult:
+        """Import an agency's report (collections and returns), all or nothing."""
+        return import_agency_report(self.store, path, agency)
+
+    # ---- end of calls and agencies
+
+    # ---- holds and customer credits (engine/holds.py, engine/credits.py) ----
+
+    def hold(
+        self,
+        claim_id: str | None = None,
+        *,
+        customer_id: str | None = None,
+        reason: str,
+        by: str,
+        starts: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> Hold:
+        """Hold a claim, or every claim of a customer, from `starts` (today by
+        default) until released or until `until` has passed."""
+        with self.store.transaction() as conn:
+            return set_hold(
+                conn,
+                claim_id=claim_id,
+                customer_id=customer_id,
+                reason=reason,
+                by=by,
+                starts=starts or dt.date.today(),
+                until=until,
+            )
+
+    def release(
+        self,
+        claim_id: str | None = None,
+        *,
+        customer_id: str | None = None,
+        by: str,
+        on: dt.date | None = None,
+        note: str | None = None,
+    ) -> Hold:
+        """Release the open hold of a claim or customer from `on` (today)."""
+        with self.store.transaction() as conn:
+            return release_hold(
+                conn,
+                claim_id=claim_id,
+                customer_id=customer_id,
+                by=by,
+                on=on or dt.date.today(),
+                note=note,
+            )
+
+    def holds(
+        self,
+        claim_id: str | None = None,
+        *,
+        customer_id: str | None = None,
+        open_only: bool = False,
+    ) -> list[Hold]:
+        """Holds of a claim (its own and its customer's), of a customer, or all."""
+        return holds_of(
+            self.store.conn,
+            claim_id=claim_id,
+            customer_id=customer_id,
+            open_only=open_only,
+        )
+
+    def skips(
+        self, *, cause: str | None = None, claim_id: str | None = None
+    ) -> list[Skip]:
+        """Claims runs left alone on purpose (held, excluded, covered by a
+        credit, small balance), oldest first."""
+        return skips_of(self.store.conn, cause=cause, claim_id=claim_id)
+
+    def add_credits(self, credits: Iterable[Credit], *, by: str = "import") -> int:
+        """Record customer credits (unapplied payments, credit notes)."""
+        with self.store.transaction() as conn:
+            return add_credits(conn, credits, by)
+
+    def use_credit(
+        self, credit_id: str, amount: Money, *, by: str, note: str | None = None
+    ) -> Money:
+        """Record that a clerk applied part or all of a credit; what is left."""
+        with self.store.transaction() as conn:
+            return use_credit(conn, credit_id, amount, by, note)
+
+    # ---- end of holds and customer credits
 
     def close(self) -> None:
         """Close the database."""

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from .records import (
     AuditChange,
+    ChargeRecord,
     MeasureItem,
     Money,
     Run,
@@ -103,6 +104,33 @@ def measures_of(conn: sqlite3.Connection, claim_id: str) -> list[MeasureItem]:
             text=row[15],
             status=row[16],
         )  # fmt: skip
+        for row in rows
+    ]
+
+
+def charges_of(conn: sqlite3.Connection, claim_id: str) -> list[ChargeRecord]:
+    """The fees, flat fee and interest charged on one claim, oldest first."""
+    rows = conn.execute(
+        "SELECT id, claim_id, customer_id, kind, measure, run_id, transition_id, "
+        "as_of, amount, currency, open_amount, settled_on, basis FROM charges "
+        "WHERE claim_id = ? ORDER BY as_of, id",
+        (claim_id,),
+    )
+    return [
+        ChargeRecord(
+            id=row[0],
+            claim_id=row[1],
+            customer_id=row[2],
+            kind=row[3],
+            measure=row[4],
+            run_id=row[5],
+            transition_id=row[6],
+            as_of=dt.date.fromisoformat(row[7]),
+            amount=Money(Decimal(row[8]), row[9]),
+            open_amount=Money(Decimal(row[10]), row[9]),
+            settled_on=dt.date.fromisoformat(row[11]) if row[11] else None,
+            basis=row[12],
+        )
         for row in rows
     ]
 

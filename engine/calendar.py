@@ -11,6 +11,7 @@ import datetime as dt
 from functools import lru_cache
 
 import holidays
+from attrs import frozen
 
 from dunlang.model import Calendar, Timer, TimerBasis
 
@@ -67,17 +68,56 @@ def end_of_month(day: dt.date) -> dt.date:
     return day.replace(day=_calendar.monthrange(day.year, day.month)[1])
 
 
-def due_date_of(
+@frozen
+class Deadline:
+    """The day a timer falls due and, if that is no business day, the day the
+    deadline moves to (the next business day of the policy's calendar)."""
+
+    nominal: dt.date
+    day: dt.date
+
+    @property
+    def moved(self) -> bool:
+        """True when the nominal day was a weekend day or a public holiday."""
+        return self.day != self.nominal
+
+    def describe(self) -> str:
+        """`fell due on Sat 2026-03-07, moved to Mon 2026-03-09` or `fell due on
+        2026-03-09`, for the reason of a move in the audit trail."""
+        if not self.moved:
+            return f"fell due on {self.day}"
+        return (
+            f"fell due on {_weekday(self.nominal)} {self.nominal}, moved to "
+            f"{_weekday(self.day)} {self.day}"
+        )
+
+
+def _weekday(day: dt.date) -> str:
+    return _calendar.day_abbr[day.weekday()]
+
+
+def deadline_of(
     timer: Timer, due_date: dt.date, state_since: dt.date, calendar: BusinessCalendar
-) -> dt.date:
-    """The first day on which a timer holds for a claim."""
+) -> Deadline:
+    """When a timer holds for a claim: its nominal day, and that day rolled
+    forward to the next business day (for calendar-day timers too)."""
     base = due_date if timer.basis is TimerBasis.OVERDUE else state_since
     try:
         if timer.business_days:
             day = calendar.add_business_days(base, timer.days)
         else:
             day = base + dt.timedelta(days=timer.days)
-        return end_of_month(day) if timer.end_of_month else day
+        if timer.end_of_month:
+            day = end_of_month(day)
+        return Deadline(day, calendar.next_business_day(day))
     except OverflowError:
         # A timer that falls beyond the last representable day never fires.
-        return dt.date.max
+        return Deadline(dt.date.max, dt.date.max)
+
+
+def due_date_of(
+    timer: Timer, due_date: dt.date, state_since: dt.date, calendar: BusinessCalendar
+) -> dt.date:
+    """The first day on which a timer holds for a claim: never a weekend day or
+    a public holiday of the calendar."""
+    return deadline_of(timer, due_date, state_since, calendar).day

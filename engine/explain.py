@@ -14,6 +14,9 @@ from attrs import frozen
 
 from .calendar import due_date_of
 from .guards import Seen, describe_value
+from .holds import explain_treatment, timeline_of
+from .plans import describe_plan
+from .promises import describe_promise
 from .runner import Runner
 
 
@@ -63,6 +66,10 @@ class Explanation:
     settled_on: str | None
     missing: str | None = None
     pending: tuple[str, ...] = ()
+    agreements: tuple[str, ...] = ()
+    agency: str | None = None
+    treatment: tuple[str, ...] = ()
+    """What keeps it out of dunning: a hold, an exclusion, a credit, a small balance."""
 
 
 def _claim(store_conn: Any, claim_id: str) -> dict[str, Any]:
@@ -185,8 +192,34 @@ def history(
             )
         )
 
+    entries.extend(_handovers(conn, claim_id))
+    # Holds set and released, and skipped looks (engine/holds.py).
+    entries.extend(
+        (on, 2, -2, TimelineEntry(on, kind, text))
+        for on, kind, text in timeline_of(conn, claim_id)
+    )
+
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     return claim, [entry for *_, entry in entries]
+
+
+def _handovers(conn: Any, claim_id: str) -> list[tuple[str, int, int, TimelineEntry]]:
+    """A claim's handovers to collection agencies, and their returns."""
+    entries = []
+    rows = conn.execute(
+        "SELECT agency, handed_over_on, file, principal, fees, interest, currency, "
+        "returned_on, outcome FROM handovers WHERE claim_id = ? ORDER BY id",
+        (claim_id,),
+    )
+    for agency, on, file, principal, fees, interest, currency, back, outcome in rows:
+        amounts = f"principal {principal}, fees {fees}, interest {interest} {currency}"
+        where = (f"file: {file}",) if file else ()
+        text = f"handed over to {agency}: {amounts}"
+        entries.append((on, 2, -1, TimelineEntry(on, "handover", text, where)))
+        if back:
+            text = f"{agency} gave the claim back: {outcome}"
+            entries.append((back, 0, 2, TimelineEntry(back, "handover", text)))
+    return entries
 
 
 def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
@@ -287,7 +320,22 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
         settled_on=claim["settled_on"],
         missing=missing,
         pending=tuple(pending),
+        agreements=tuple(
+            describe_promise(conn, claim) + describe_plan(conn, claim, as_of)
+        ),
+        agency=_with_agency(conn, claim_id),
+        treatment=tuple(explain_treatment(runner, claim, as_of)),
     )
+
+
+def _with_agency(conn: Any, claim_id: str) -> str | None:
+    """`inkasso-partner since 2025-03-01` while a collection agency has the claim."""
+    row = conn.execute(
+        "SELECT h.agency, h.handed_over_on FROM claims c JOIN handovers h "
+        "ON h.claim_id = c.id AND h.agency = c.agency WHERE c.id = ?",
+        (claim_id,),
+    ).fetchone()
+    return f"{row[0]} since {row[1]}" if row else None
 
 
 def render_history(claim: dict[str, Any], entries: list[TimelineEntry]) -> str:
@@ -326,8 +374,15 @@ def render_explanation(explanation: Explanation) -> str:
     if e.last_move:
         lines.append(f"it got there by the run of {e.last_move.on}: {e.last_move.text}")
         lines.extend(f"  {detail}" for detail in e.last_move.details)
+    if e.agency:
+        lines.append(f"with the collection agency {e.agency}.")
     for item in e.pending:
         lines.append(f"recorded, to be applied by the next run: {item}")
+    lines.extend(f"{agreement}." for agreement in e.agreements)
+    # Held, excluded, covered by a credit, small balance (engine/holds.py).
+    lines.extend(e.treatment)
+    if e.treatment and not e.missing and not e.terminal:
+        return "\n".join(lines)
     if e.missing:
         lines.append(
             f"this policy cannot move it: {e.missing}; it stays where it is until "

@@ -272,6 +272,8 @@ def _check_rows(
         value = str(named[name][at])
         bad(at, checked.columns[names.index(name)], value, message, name)
     for at, name, message in _row_problems(kind, named):
+        if name in wrong.get(at, ()):
+            continue  # its own value is wrong: said once is enough
         bad(at, checked.columns[names.index(name)], str(named[name][at]), message)
 
     ids = columns[0]
@@ -343,6 +345,32 @@ def _row_problems(
                 "until",
                 message + f"{happened[at]}; an event cannot end before it happens",
             )
+        yield from _promise_problems(named, until, nothing)
+
+
+def _promise_problems(
+    named: dict[str, list[object]],
+    until: Sequence[object],
+    nothing: Sequence[object],
+) -> Iterable[tuple[int, str, str]]:
+    """A promise to pay needs the day it runs until and a positive amount, where
+    the file has those columns."""
+    kinds, amounts = named.get("kind", nothing), named.get("amount", nothing)
+    for at in [at for at, kind in enumerate(kinds) if kind == "promise_given"]:
+        needs = (
+            ("until", until[at], "the day the customer promised to pay by"),
+            ("amount", amounts[at], "the amount the customer promised to pay"),
+        )
+        for name, value, what in needs:
+            # Limitation: a file without the column may update other fields
+            # of stored events, so a missing column is not reported here.
+            if name not in named:
+                continue
+            if value is None or value == "":
+                yield at, name, f"is empty, but a promise_given event needs {what}"
+            elif name == "amount" and Decimal(str(value)) <= 0:
+                message = f"{quote(str(value))} is not more than zero; the amount "
+                yield at, name, message + "of a promise must be positive"
 
 
 def _first_difference(

@@ -20,11 +20,27 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
-def fee_for(fee: Fee | None, open_amount: Money) -> Money | None:
-    """The fee a measure charges on a claim with this open amount."""
+def round_charge(amount: Decimal, currency: str, step: Decimal | None) -> Decimal:
+    """An amount to charge: half up to the currency's minor unit, then half up
+    to a multiple of the policy's cash rounding step (0.05 for CHF), if any."""
+    rounded = round_money(amount, currency)
+    if not step:
+        return rounded
+    units = (rounded / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return round_money(units * step, currency)
+
+
+def fee_for(
+    fee: Fee | None, open_amount: Money, rounding: Decimal | None = None
+) -> Money | None:
+    """The fee a measure charges on a claim with this open amount; `rounding`
+    is the policy's cash rounding step (see `round_charge`)."""
     if fee is None:
         return None
     if fee.fixed is not None:
+        if rounding:
+            rounded = round_charge(fee.fixed.amount, fee.fixed.currency, rounding)
+            return Money(rounded, fee.fixed.currency)
         return fee.fixed
     assert fee.percent is not None
     amount = open_amount.amount * fee.percent / Decimal(100)
@@ -32,7 +48,9 @@ def fee_for(fee: Fee | None, open_amount: Money) -> Money | None:
         amount = max(amount, fee.minimum.amount)
     if fee.maximum is not None:
         amount = min(amount, fee.maximum.amount)
-    return Money(round_money(amount, open_amount.currency), open_amount.currency)
+    return Money(
+        round_charge(amount, open_amount.currency, rounding), open_amount.currency
+    )
 
 
 def outbox_row(
@@ -44,9 +62,10 @@ def outbox_row(
     claim_id: str,
     customer_id: str,
     open_amount: Money,
+    rounding: Decimal | None = None,
 ) -> dict[str, Any]:
     """The pending outbox item a measure creates for one claim."""
-    fee = fee_for(measure.fee, open_amount)
+    fee = fee_for(measure.fee, open_amount, rounding)
     cost = measure.cost.fixed if measure.cost and measure.cost.fixed else None
     return {
         "run_id": run_id,

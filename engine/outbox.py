@@ -17,6 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from attrs import frozen
+
+from dunlang.model import Money
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +89,106 @@ def record_delivery(
         ),
     )
     log.debug("outbox item %s: %s via %s", measure_id, status, channel)
+
+
+# ---- reading the outbox --------------------------------------------------------
+
+
+@frozen
+class OutboxItem:
+    """One measure in the outbox, with where it stands and what was tried."""
+
+    id: int
+    run_id: int
+    transition_id: int
+    as_of: dt.date
+    claim_id: str
+    customer_id: str
+    measure: str
+    kind: str
+    open_amount: Money
+    fee: Money | None = None
+    template: str | None = None
+    queue: str | None = None
+    agency: str | None = None
+    text: str | None = None
+    status: str = PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    channel: str | None = None
+    sent_at: str | None = None
+    document: str | None = None
+
+
+_COLUMNS = (
+    "id, run_id, transition_id, as_of, claim_id, customer_id, measure, kind, "
+    "open_amount, currency, fee, template, queue, agency, text, status, attempts, "
+    "last_error, channel, sent_at, document"
+)
+
+
+def _item(row: tuple[Any, ...]) -> OutboxItem:
+    currency = row[9]
+    return OutboxItem(
+        id=row[0],
+        run_id=row[1],
+        transition_id=row[2],
+        as_of=dt.date.fromisoformat(row[3]),
+        claim_id=row[4],
+        customer_id=row[5],
+        measure=row[6],
+        kind=row[7],
+        open_amount=Money(Decimal(row[8]), currency),
+        fee=Money(Decimal(row[10]), currency) if row[10] else None,
+        template=row[11],
+        queue=row[12],
+        agency=row[13],
+        text=row[14],
+        status=row[15],
+        attempts=row[16],
+        last_error=row[17],
+        channel=row[18],
+        sent_at=row[19],
+        document=row[20],
+    )  # fmt: skip
+
+
+def check_run(conn: sqlite3.Connection, run_id: int) -> None:
+    """Refuse a run number that is not in the database, naming the ones that are."""
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+        return
+    first, last = conn.execute("SELECT min(id), max(id) FROM runs").fetchone()
+    known = "no run is recorded yet" if first is None else f"runs are {first}-{last}"
+    raise OutboxError(f"there is no run {run_id}; {known}")
+
+
+def outbox_items(
+    conn: sqlite3.Connection,
+    *,
+    statuses: Sequence[str] = (),
+    kinds: Sequence[str] = (),
+    run_id: int | None = None,
+) -> list[OutboxItem]:
+    """Outbox items, oldest first, optionally only some statuses, kinds or one run."""
+    for status in statuses:
+        if status not in STATUSES:
+            raise OutboxError(
+                f"`{status}` is no outbox status; known: {', '.join(STATUSES)}"
+            )
+    if run_id is not None:
+        check_run(conn, run_id)
+
+    where: list[str] = []
+    values: list[Any] = []
+    if statuses:
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        values.extend(statuses)
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        values.extend(kinds)
+    if run_id is not None:
+        where.append("run_id = ?")
+        values.append(run_id)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM measures{clause} ORDER BY id", values)
+    return [_item(row) for row in rows]

@@ -15,6 +15,7 @@ from dunlang.model import Money
 
 __all__ = [
     "AuditChange",
+    "ChargeRecord",
     "Claim",
     "Customer",
     "Event",
@@ -147,6 +148,27 @@ class MeasureItem:
     agency: str | None = None
     text: str | None = None
     status: str = "pending"
+
+
+@frozen
+class ChargeRecord:
+    """A fee, flat fee or interest a claim owes besides its principal."""
+
+    id: int
+    claim_id: str
+    customer_id: str
+    kind: str
+    """`fee`, `flat_fee` or `interest`."""
+    measure: str
+    """The measure that charged a fee; empty for flat fee and interest."""
+    run_id: int | None
+    transition_id: int | None
+    as_of: dt.date
+    amount: Money
+    open_amount: Money
+    settled_on: dt.date | None
+    basis: str
+    """In words, how the amount was worked out."""
 
 
 @frozen

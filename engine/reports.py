@@ -135,13 +135,16 @@ class GroupFigures:
     balance_days: Amounts = field(factory=dict)
     interest: Amounts = field(factory=dict)
     interest_not_computed: int = 0
+    fees_booked: Amounts = field(factory=dict)
+    interest_booked: Amounts = field(factory=dict)
 
     @property
     def currencies(self) -> list[str]:
         """Every currency any of the money figures is in."""
         found: set[str] = set()
         for amounts in (self.billed, self.fell_due, self.collected, self.open_at_end,
-                        self.fees, self.cost, self.interest):  # fmt: skip
+                        self.fees, self.cost, self.interest,
+                        self.fees_booked, self.interest_booked):  # fmt: skip
             found.update(amounts)
         return sorted(found)
 
@@ -220,6 +223,18 @@ class Report:
                     name,
                     "interest",
                     figures.interest.get(currency, Decimal(0)),
+                    currency,
+                )
+                put(
+                    name,
+                    "fees_booked",
+                    figures.fees_booked.get(currency, Decimal(0)),
+                    currency,
+                )
+                put(
+                    name,
+                    "interest_booked",
+                    figures.interest_booked.get(currency, Decimal(0)),
                     currency,
                 )
                 put(
@@ -365,6 +380,17 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
 
     _add_interest(conn, policy, start, end, paid, both)
 
+    # Charges booked by runs in the period (engine/charges.py): fees with the
+    # flat fee, and interest booked when a principal was paid in full.
+    for group, kind, currency, amount in conn.execute(
+        "SELECT c.group_name, g.kind, g.currency, g.amount FROM charges g "
+        "JOIN claims c ON c.id = g.claim_id WHERE g.as_of BETWEEN ? AND ?",
+        (first, last),
+    ):
+        booked = "interest_booked" if kind == "interest" else "fees_booked"
+        for figures in both(group):
+            _add(getattr(figures, booked), currency, Decimal(amount))
+
     ordered = {name: groups[name] for name in sorted(groups)}
     ordered[TOTAL] = total
     return Report(policy.header.name, start, end, ordered)
@@ -403,6 +429,8 @@ def render_text(report: Report) -> str:
                     f"  (interest not computed for {figures.interest_not_computed} "
                     "claims: the base rate table does not reach their dates)"
                 )
+            lines.append(f"  fees booked           {money(figures.fees_booked)}")
+            lines.append(f"  interest booked       {money(figures.interest_booked)}")
             lines.append(f"  cost of measures      {money(figures.cost)}")
             lines.append(f"  billed                {money(figures.billed)}")
             lines.append(

@@ -27,8 +27,11 @@ from attrs import define, field, frozen
 
 from dunlang.model import PAID, Money, Policy, Timer, TimerBasis
 
-from .calendar import calendar_for, due_date_of
+from . import plans, promises
+from .calendar import Deadline, calendar_for, deadline_of, due_date_of
+from .charges import BatchClaim, ChargeBook
 from .guards import Guard, Seen, attributes_read, compile_guard, describe_value
+from .holds import Treatment
 from .machines import SETTLE, EventStep, GroupMachine, MoveRefused, compile_groups
 from .measures import outbox_row
 from .store import Store
@@ -125,6 +128,7 @@ class Runner:
         self.after_batch = after_batch
         self.machines: dict[str, GroupMachine] = compile_groups(policy.dunnings)
         self.calendar = calendar_for(policy.header.calendar)
+        self.charges = ChargeBook(policy)
         self.group_rules: list[tuple[str, int, Guard]] = [
             (rule.name, rule.span.line, compile_guard(rule.guard))
             for rule in policy.groups
@@ -136,6 +140,18 @@ class Runner:
         self._dry = False
         self._rule_texts: dict[int, str] = {}
         self._reads_customer = self._states_reading_customer()
+        # ---- holds, exclusions, credits, small balances (engine/holds.py)
+        self.treatment = Treatment(policy, self.calendar, store.conn)
+        if self.treatment.reads_customer:
+            self._reads_customer |= {
+                (group, state)
+                for group, dunning in policy.dunnings.items()
+                for state in dunning.states
+            }
+            self.needs_customer_figures |= bool(
+                {name for _, name in self.treatment.read} & CUSTOMER_FIGURES
+            )
+        # ---- end of holds
 
     def _states_reading_customer(self) -> set[tuple[str, str]]:
         """(group, state) pairs in which some guard reads customer data."""
@@ -236,6 +252,10 @@ class Runner:
         run_id = resume if resume is not None else self._start_run(day, replay)
         with self._tx():
             self._expand_customer_events(day, run_id)
+            self.treatment.start(as_of)  # holds: lift expired ones, read the rest
+            # Promises decided and instalments missed become events of this run.
+            promises.judge_promises(conn, as_of)
+            plans.mark_missed(conn, as_of, run_id)
 
         steps: list[Step] = []
         problems: list[str] = self._strays(day)
@@ -441,6 +461,7 @@ class Runner:
             "next_check",
             "settled_on",
             "changed",
+            "promise_until",
         ]
         select = ", ".join(f"c.{name}" for name in columns)
         for start in range(1, due + 1, self.batch_size):
@@ -457,6 +478,7 @@ class Runner:
         self, rows: list[dict[str, Any]], as_of: dt.date, run_id: int, pass_name: str
     ) -> tuple[list[Step], int, list[str], int]:
         conn = self.store.conn
+        self.charges.forget()
         # Customer data is read only for claims whose guards can look at it.
         wanted = {
             row["customer_id"]
@@ -472,6 +494,7 @@ class Runner:
             else {}
         )
 
+        plans.attach(conn, rows)
         works: list[_Work] = []
         problems: list[str] = []
         for row in rows:
@@ -485,6 +508,7 @@ class Runner:
                 log.info("claim %s: %s", row["id"], error)
                 continue
             works.append(work)
+        self.treatment.write(conn, run_id)  # skips decided in this batch (holds.py)
 
         next_id = (
             int(
@@ -494,6 +518,7 @@ class Runner:
             )
             + 1
         )
+        first_transition = next_id
         audit_rows: list[tuple[Any, ...]] = []
         outbox: list[dict[str, Any]] = []
         steps: list[Step] = []
@@ -509,7 +534,10 @@ class Runner:
                             as_of=as_of,
                             claim_id=step.claim_id,
                             customer_id=step.customer_id,
-                            open_amount=work.open_amount,
+                            open_amount=plans.amount_dunned(
+                                work.row, work.open_amount, as_of
+                            ),
+                            rounding=self.policy.header.rounding,
                         )
                     )
                 steps.append(step)
@@ -529,6 +557,10 @@ class Runner:
                 f"VALUES ({', '.join('?' for _ in names)})",
                 list(map(itemgetter(*names), outbox)),
             )
+        # ---- charges (engine/charges.py): fees, interest, payments beyond
+        # the principal; in this batch's transaction, before the claims UPDATE.
+        self._book_charges(works, first_transition, run_id, as_of)
+        # ---- end of charges
         conn.executemany(
             "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
             "hold_return = ?, hold_return_since = ?, next_check = ?, "
@@ -545,6 +577,8 @@ class Runner:
                     if item["table"] == table[:-1]
                 ],
             )
+        promises.note_applied(conn, applied)
+        plans.store_paid(conn, [(work.row, work.open_amount) for work in works])
         # A claim the items pass hands on to the timers pass is counted there.
         handed_on = (
             sum(1 for work in works if machine_is_open(self.machines, work))
@@ -552,6 +586,37 @@ class Runner:
             else 0
         )
         return steps, len(outbox), problems, len(rows) - handed_on
+
+    def _book_charges(
+        self, works: list[_Work], first_transition: int, run_id: int, as_of: dt.date
+    ) -> None:
+        """Hand the batch's moves and payments to the charges (engine/charges.py);
+        a payment that also paid charges leaves that much less open principal."""
+        claims: list[BatchClaim] = []
+        ident = first_transition
+        for work in works:
+            steps = []
+            for step in work.steps:
+                steps.append((ident, step.on, step.measures))
+                ident += 1
+            claims.append(
+                BatchClaim(
+                    claim_id=work.row["id"],
+                    customer_id=work.row["customer_id"],
+                    currency=work.open_amount.currency,
+                    # The invoice's own due date, also under a payment plan.
+                    due_date=dt.date.fromisoformat(work.row["due_date"]),
+                    open_before=Decimal(work.row["open_amount"]),
+                    open_amount=work.open_amount.amount,
+                    steps=tuple(steps),
+                )
+            )
+        adjusted = self.charges.book(self.store.conn, claims, run_id, as_of)
+        for work in works:
+            if work.row["id"] in adjusted:
+                work.open_amount = Money(
+                    adjusted[work.row["id"]], work.open_amount.currency
+                )
 
     def _customers(self, ids: set[str], as_of: dt.date) -> dict[str, dict[str, Any]]:
         conn = self.store.conn
@@ -681,6 +746,7 @@ class Runner:
         self, row: dict[str, Any], customer: dict[str, Any], as_of: dt.date
     ) -> _Work:
         """A claim row as the run sees it: facts for guards, typed state."""
+        plans.attach(self.store.conn, [row])
         return self._work(row, customer, as_of)
 
     def _work(
@@ -701,6 +767,7 @@ class Runner:
             due_date=due,
             days_overdue=(as_of - due).days,
         )
+        plans.add_facts(claim, row.get("instalments"), open_amount, as_of)
         return _Work(
             row=row,
             group=row["group_name"],
@@ -740,6 +807,24 @@ class Runner:
                 self._apply_event(
                     work, machine, item["kind"], item["on"], f"event {item['id']}"
                 )
+
+        if timers and machine.is_open(work.state or ""):
+            # Holds, exclusions and small balances (engine/holds.py).
+            verdict = self.treatment.verdict(work, machine, as_of, allocated)
+            if verdict.write_off is not None:
+                self._move(
+                    work,
+                    machine,
+                    SETTLE,
+                    as_of,
+                    "small_balance",
+                    verdict.rule,
+                    None,
+                    verdict.write_off,
+                    {},
+                    (),
+                )
+            timers = verdict.timed_step
 
         if (
             timers
@@ -800,6 +885,14 @@ class Runner:
         self, work: _Work, machine: GroupMachine, item: dict[str, Any]
     ) -> None:
         amount: Money = item["amount"]
+        self.charges.note_payment(  # charges: what exceeds the principal
+            work.row["id"],
+            len(work.steps),
+            item["on"],
+            amount,
+            item["kind"],
+            work.open_amount,
+        )
         work.open_amount = Money(
             work.open_amount.amount - amount.amount, work.open_amount.currency
         )
@@ -876,17 +969,19 @@ class Runner:
         for step in machine.timed.get(work.state or "", []):
             timer = step.rule.timer
             since = work.state_since or claim["issue_date"]
-            fell_due = (
-                due_date_of(timer, claim["due_date"], since, self.calendar)
+            deadline = (
+                deadline_of(timer, claim["due_date"], since, self.calendar)
                 if timer
-                else as_of
+                else Deadline(as_of, as_of)
             )
-            if fell_due > as_of:
+            if deadline.day > as_of:
                 continue
             seen: Seen = {}
             if not step.guard(work.facts, seen):
                 continue
-            reason = _timer_reason(timer, fell_due, claim, since, as_of)
+            if self.treatment.withholds(work, step.rule.measures, as_of):
+                return  # a customer credit covers the claim (engine/credits.py)
+            reason = _timer_reason(timer, deadline, claim, since, as_of)
             self._move(
                 work,
                 machine,
@@ -1012,6 +1107,7 @@ class Runner:
         self, work: _Work, as_of: dt.date, pass_name: str
     ) -> tuple[Any, ...]:
         next_check = self._next_check(work, as_of)
+        next_check = promises.next_check(next_check, work.row, work.settled_on, as_of)
         return (
             work.group,
             work.state,
@@ -1044,7 +1140,7 @@ class Runner:
             )
             day = max(day, tomorrow)
             earliest = day if earliest is None else min(earliest, day)
-        return earliest
+        return self.treatment.next_check(work.row["id"], earliest)  # holds.py
 
 
 def _json_object(values: dict[str, str]) -> str:
@@ -1076,7 +1172,7 @@ def machine_is_open(machines: dict[str, GroupMachine], work: _Work) -> bool:
 
 def _timer_reason(
     timer: Timer | None,
-    fell_due: dt.date,
+    deadline: Deadline,
     claim: dict[str, Any],
     since: dt.date,
     as_of: dt.date,
@@ -1094,8 +1190,8 @@ def _timer_reason(
     else:
         detail = f"in state since {since}, {(as_of - since).days} days"
     return (
-        f"after {timer.days} {unit} {timer.basis.value}{month}: fell due on "
-        f"{fell_due} ({detail})"
+        f"after {timer.days} {unit} {timer.basis.value}{month}: "
+        f"{deadline.describe()} ({detail})"
     )
 
 

@@ -290,7 +290,7 @@ dunning everyone
 
 
 def test_days_on_hold_do_not_count_as_days_in_state(tmp_path: Path) -> None:
-    """Reminded 06-10, disputed 06-15..06-25 (10 days): final on 06-24 + 10 = 07-04."""
+    """Reminded 06-11, disputed 06-15..06-25 (10 days): final on 06-25 + 10 = 07-05."""
     engine = make_engine(tmp_path, HOLD_POLICY)
     add_claim(engine, "A", due="2012-05-31")
     engine.add_events(
@@ -302,13 +302,15 @@ def test_days_on_hold_do_not_count_as_days_in_state(tmp_path: Path) -> None:
 
     moves = run_days(engine, "2012-06-01", "2012-07-10")
 
-    # Without the dispute the final notice would come 14 days after 06-10, on
-    # 06-24; the 10 days on hold push it to 07-04.
+    # 10 days overdue from 05-31 is Sun 2012-06-10; no deadline falls on a
+    # weekend, so the reminder comes on Mon 06-11. Without the dispute the final
+    # notice would come 14 days after 06-11, on Mon 06-25; the 10 days on hold
+    # (06-15 to 06-25) push it to Thu 07-05, a working day.
     assert timed_moves(moves) == {
-        "2012-06-10": ["A:current->reminded"],
+        "2012-06-11": ["A:current->reminded"],
         "2012-06-15": ["A:reminded->disputed"],
         "2012-06-25": ["A:disputed->reminded"],
-        "2012-07-04": ["A:reminded->final_notice"],
+        "2012-07-05": ["A:reminded->final_notice"],
     }
 
 

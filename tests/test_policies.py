@@ -226,15 +226,15 @@ def test_killbill_state_actions_become_stops() -> None:
 # ---- German B2B trade --------------------------------------------------------------
 
 
-def test_b2b_final_notice_charges_the_flat_fee_and_statutory_interest() -> None:
-    """The final notice charges 40 EUR (§ 288(5) BGB) and switches on § 288 interest."""
+def test_b2b_final_notice_switches_on_statutory_interest_and_no_fee_of_its_own() -> None:
+    """The final notice switches on § 288 interest; the 40 EUR flat fee of § 288(5)
+    BGB comes with it, so the letter charges no fee of its own (no 80 EUR)."""
     policy = load("de-b2b-trade.dun")
 
     final = policy.measures["final_letter"]
 
     assert final.kind is MeasureKind.LETTER
-    assert final.fee is not None
-    assert final.fee.fixed == Money(Decimal(40), "EUR")
+    assert final.fee is None
     assert final.interest is not None
     assert final.interest.kind is InterestKind.STATUTORY
     assert policy.header.calendar == Calendar("DE", "NW")

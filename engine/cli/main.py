@@ -18,6 +18,10 @@ COMMAND_MODULES = (
     "sample_commands",  # sample-data
     "run_commands",  # run, history, why
     "simulate_commands",  # simulate
+    "promise_commands",  # promise, dispute, plan
+    "hold_commands",  # hold, release, holds, skipped, credit
+    "send_commands",  # send, outbox
+    "collection_commands",  # calls, call-result, agency export/import
 )
 
 

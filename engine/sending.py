@@ -1,0 +1,821 @@
+"""Sending: the outbox carried out as letters, e-mails and plug-in measures.
+
+A run leaves its letters and e-mails in the outbox as `pending` items, one per
+claim and measure. Sending groups them into one notice per customer and run,
+writes letters as HTML and PDF files, hands e-mails to an SMTP server, and
+gives plug-in items to their handlers. Each notice's items are marked in one
+transaction right after it went out, so sending again never sends twice; a
+transient failure leaves the items `failed` for the next send to try again.
+docs/sending.md describes it for users.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import smtplib
+import sqlite3
+import ssl
+import tomllib
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+
+import attrs
+from attrs import field, frozen
+
+from dunlang import Policy
+from dunlang.model import MeasureKind
+
+from .calendar import calendar_for
+from .charges import charges_summary
+from .notices import Notice, NoticeClaim, NoticeCustomer, NoticeError, Sender
+from .outbox import (
+    DONE,
+    FAILED,
+    PENDING,
+    SENT,
+    UNDELIVERABLE,
+    OutboxItem,
+    outbox_items,
+    record_delivery,
+)
+from .plugins import (
+    MeasureContext,
+    MeasureHandler,
+    Outcome,
+    PluginError,
+    load_handler,
+)
+from .records import Claim, Customer, Money
+from .rendering import NoticeRenderer
+from .store import Store
+
+__all__ = [
+    "Delivery",
+    "SendReport",
+    "SendSettings",
+    "SendingError",
+    "SmtpSettings",
+    "message_id",
+    "send_outbox",
+]
+
+log = logging.getLogger(__name__)
+
+LETTER, EMAIL = MeasureKind.LETTER.value, MeasureKind.EMAIL.value
+PLUGIN = MeasureKind.PLUGIN.value
+SENT_KINDS = (LETTER, EMAIL, PLUGIN)
+"""The kinds of measure `send` carries out; the others wait for people."""
+
+DEFAULT_MAX_ATTEMPTS = 5
+NO_ADDRESS = "no e-mail address and no postal address: a clerk must find one"
+_EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+\Z")
+
+
+class SendingError(Exception):
+    """Sending cannot start as asked (no SMTP server for e-mails, a bad setting)."""
+
+
+@frozen
+class SmtpSettings:
+    """The SMTP server e-mails are handed to, and how to log in to it."""
+
+    host: str
+    sender: str
+    """The From address of every e-mail (`dunning@example.com`)."""
+    port: int = 25
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@frozen
+class SendSettings:
+    """Where letters go, where templates come from, and how e-mails are sent."""
+
+    sender: Sender
+    out_dir: Path = Path("letters")
+    templates: Path | None = None
+    smtp: SmtpSettings | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+@frozen
+class Delivery:
+    """What became of one notice (or one plug-in item) in a send.
+
+    `status` is the outbox status the items got (`sent`, `failed`,
+    `undeliverable`, `done` for claims settled in the meantime), or `planned`
+    in a dry run. `to` is the e-mail address, the letter file or, for plug-in
+    items, the customer.
+    """
+
+    run_id: int
+    customer_id: str
+    channel: str
+    claims: tuple[str, ...]
+    items: tuple[int, ...]
+    status: str
+    detail: str | None = None
+    to: str | None = None
+    attempts: int = 0
+
+
+@frozen
+class SendReport:
+    """The outcome of one send: each notice, and the items it gave up on."""
+
+    on: dt.date
+    dry_run: bool = False
+    deliveries: tuple[Delivery, ...] = ()
+    exhausted: tuple[OutboxItem, ...] = ()
+    """Failed items not tried again: they reached the most attempts allowed."""
+    closed: str | None = None
+    """Why nothing was sent on this day (a weekend or public holiday)."""
+    next_business_day: dt.date | None = None
+    waiting: int = 0
+    """Outbox items of kinds that people carry out (calls, tasks), left pending."""
+
+    def count(self, status: str) -> int:
+        """How many deliveries ended with this status."""
+        return sum(1 for delivery in self.deliveries if delivery.status == status)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed, nothing was undeliverable, nothing was given up on."""
+        bad = {FAILED, UNDELIVERABLE}
+        return not self.exhausted and not any(d.status in bad for d in self.deliveries)
+
+
+# ---- planning ------------------------------------------------------------------
+
+
+@frozen
+class _Plan:
+    """One notice to a customer about the letters and e-mails of one run."""
+
+    run_id: int
+    customer: Customer
+    items: tuple[OutboxItem, ...]
+    channel: str | None
+    """`letter` or `email`; None when the customer cannot be reached."""
+    template: str
+    note: str | None = None
+
+    @property
+    def claim_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(item.claim_id for item in self.items))
+
+
+def _usable_email(customer: Customer) -> str | None:
+    text = (customer.email or "").strip()
+    return text if _EMAIL.match(text) else None
+
+
+def _has_address(customer: Customer) -> bool:
+    return bool((customer.address or "").strip())
+
+
+def _channel(requested: str, customer: Customer) -> tuple[str | None, str | None]:
+    """How a notice reaches the customer, and a note when not as the policy asked."""
+    email, postal = _usable_email(customer) is not None, _has_address(customer)
+    if requested == EMAIL:
+        if email:
+            return EMAIL, None
+        if postal:
+            return LETTER, "no e-mail address: sent as a letter instead"
+    else:
+        if postal:
+            return LETTER, None
+        if email:
+            return EMAIL, "no postal address: sent by e-mail instead"
+    return None, NO_ADDRESS
+
+
+def _template(items: Sequence[OutboxItem], policy: Policy) -> str:
+    """The template of the strongest measure: the one last in the policy's catalogue."""
+    order = {name: position for position, name in enumerate(policy.measures)}
+    strongest = max(
+        items, key=lambda item: (order.get(item.measure, -1), item.transition_id)
+    )
+    return strongest.template or strongest.measure
+
+
+def _plans(
+    conn: sqlite3.Connection, items: Sequence[OutboxItem], policy: Policy
+) -> list[_Plan]:
+    """One plan per customer and run, in the order the items were created."""
+    groups: dict[tuple[int, str], list[OutboxItem]] = {}
+    for item in items:
+        groups.setdefault((item.run_id, item.customer_id), []).append(item)
+    customers = _customers(conn, {customer for _, customer in groups})
+
+    plans = []
+    for (run_id, customer_id), listed in groups.items():
+        customer = customers[customer_id]
+        requested = LETTER if any(i.kind == LETTER for i in listed) else EMAIL
+        channel, note = _channel(requested, customer)
+        asked = [item for item in listed if item.kind == requested]
+        plans.append(
+            _Plan(
+                run_id, customer, tuple(listed), channel, _template(asked, policy), note
+            )
+        )
+    return plans
+
+
+# ---- what the database holds ---------------------------------------------------
+
+
+def _customers(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Customer]:
+    found: dict[str, Customer] = {}
+    for row in conn.execute(
+        "SELECT id, name, kind, segment, country, language, email, address, "
+        f"attributes FROM customers WHERE id IN ({_marks(ids)})",
+        list(ids),
+    ):
+        found[row[0]] = Customer(
+            id=row[0],
+            name=row[1],
+            kind=row[2],
+            segment=row[3],
+            country=row[4],
+            language=row[5],
+            email=row[6],
+            address=row[7],
+            attributes=json.loads(row[8] or "{}"),
+        )
+    return found
+
+
+def _claims(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Claim]:
+    found: dict[str, Claim] = {}
+    for row in conn.execute(
+        "SELECT id, customer_id, currency, amount, open_amount, issue_date, "
+        f"due_date, kind, state, settled_on FROM claims WHERE id IN ({_marks(ids)})",
+        list(ids),
+    ):
+        found[row[0]] = Claim(
+            id=row[0],
+            customer_id=row[1],
+            amount=Money(Decimal(row[3]), row[2]),
+            open_amount=Money(Decimal(row[4]), row[2]),
+            issue_date=dt.date.fromisoformat(row[5]),
+            due_date=dt.date.fromisoformat(row[6]),
+            kind=row[7],
+            state=row[8],
+            settled_on=dt.date.fromisoformat(row[9]) if row[9] else None,
+        )
+    return found
+
+
+def _levels(conn: sqlite3.Connection, items: Sequence[OutboxItem]) -> dict[int, str]:
+    """The state each item's transition reached: the level printed on the notice."""
+    ids = {item.transition_id for item in items}
+    rows = conn.execute(
+        f"SELECT id, to_state FROM transitions WHERE id IN ({_marks(ids)})", list(ids)
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def _marks(values: Iterable[object]) -> str:
+    return ", ".join("?" for _ in list(values)) or "NULL"
+
+
+def charges_as_of(
+    conn: sqlite3.Connection,
+    claim_ids: Sequence[str],
+    on: dt.date,
+    rounding: Decimal | None = None,
+) -> dict[str, tuple[Money | None, Money | None]]:
+    """Fees and interest per claim as of a day: (fees, interest), None when none."""
+    summary = charges_summary(conn, list(claim_ids), on, rounding=rounding)
+    return {
+        claim_id: (_nonzero(entry.fees), _nonzero(entry.interest))
+        for claim_id, entry in summary.items()
+    }
+
+
+def _nonzero(money: Money | None) -> Money | None:
+    return money if money is not None and money.amount != 0 else None
+
+
+# ---- notices -------------------------------------------------------------------
+
+
+def message_id(run_id: int, customer_id: str, items: Iterable[int], domain: str) -> str:
+    """The Message-ID of a notice's e-mail: the same for the same notice, every time.
+
+    A receiving system that sees the same Message-ID twice knows it is one
+    notice sent again, not a new one.
+    """
+    key = f"{run_id}\0{customer_id}\0{','.join(map(str, sorted(items)))}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return f"<dunning.{run_id}.{digest}@{domain}>"
+
+
+def file_stem(run_id: int, customer_id: str) -> str:
+    """The name (without extension) of a notice's letter files: `<run>-<customer>`.
+
+    Characters that do not belong in a file name are replaced, and then a short
+    digest of the customer id keeps two customers from sharing a name.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", customer_id).strip(".") or "_"
+    if safe != customer_id:
+        safe += "-" + hashlib.sha256(customer_id.encode("utf-8")).hexdigest()[:8]
+    return f"{run_id}-{safe}"
+
+
+def _notice(
+    conn: sqlite3.Connection,
+    plan: _Plan,
+    sender: Sender,
+    on: dt.date,
+    claims: dict[str, Claim],
+    rounding: Decimal | None = None,
+) -> Notice:
+    levels = _levels(conn, plan.items)
+    charges = charges_as_of(conn, list(claims), on, rounding)
+    latest: dict[str, OutboxItem] = {}
+    for item in sorted(plan.items, key=lambda i: (i.transition_id, i.id)):
+        if item.claim_id in claims:
+            latest[item.claim_id] = item
+    lines = []
+    for claim_id in plan.claim_ids:
+        if claim_id not in latest:
+            continue
+        item, claim = latest[claim_id], claims[claim_id]
+        fee, interest = charges.get(claim_id, (None, None))
+        level = levels.get(item.transition_id) or claim.state
+        lines.append(
+            NoticeClaim.from_claim(
+                claim, level, fee=fee, interest=interest, measure=item.measure
+            )
+        )
+    return Notice(
+        NoticeCustomer.from_customer(plan.customer),
+        sender,
+        on,
+        lines,
+        run_id=plan.run_id,
+    )
+
+
+# ---- e-mail --------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """The SMTP server refused a message for good: the notice is undeliverable."""
+
+
+class _Mailer:
+    """One SMTP connection for a send, opened when the first e-mail goes out."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.user:
+                smtp.login(s.user, s.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, message: EmailMessage, recipient: str) -> str:
+        """Hand one message over; the server's words, or an exception saying why not."""
+        fresh = self.smtp is None
+        if self.smtp is None:
+            self.smtp = self._connect()
+        try:
+            self.smtp.send_message(message, self.settings.sender, [recipient])
+        except smtplib.SMTPServerDisconnected:
+            self.close()
+            if fresh:
+                raise
+            # A connection kept open between notices may have timed out: once more.
+            self.smtp = self._connect()
+            self.smtp.send_message(message, self.settings.sender, [recipient])
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = next(iter(error.recipients.values()))
+            reply = f"{code} {_text(text)}"
+            if 500 <= code < 600:
+                raise _Refused(f"the server refused {recipient}: {reply}") from error
+            raise OSError(f"the server put off {recipient}: {reply}") from error
+        except smtplib.SMTPDataError as error:
+            reply = f"{error.smtp_code} {_text(error.smtp_error)}"
+            if 500 <= error.smtp_code < 600:
+                raise _Refused(f"the server refused the message: {reply}") from error
+            raise
+        except OSError:
+            self.close()
+            raise
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def close(self) -> None:
+        """Say goodbye to the server, if connected."""
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _smtp_error(error: BaseException) -> str:
+    """An SMTP or network failure in words."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"SMTP {error.smtp_code} {_text(error.smtp_error)}"
+    if isinstance(error, ConnectionRefusedError):
+        return "the SMTP server refused the connection"
+    if isinstance(error, TimeoutError):
+        return "the SMTP server did not answer in time"
+    return str(error) or type(error).__name__
+
+
+def _email(
+    notice: Notice,
+    plan: _Plan,
+    renderer: NoticeRenderer,
+    smtp: SmtpSettings,
+    recipient: str,
+) -> EmailMessage:
+    """The e-mail of a notice: text, the letter as HTML and PDF when it has one."""
+    written = renderer.render_email(notice, plan.template)
+    has_letter = plan.template in renderer.templates(LETTER)
+    html = renderer.render_html(notice, plan.template) if has_letter else None
+    pdf = renderer.render_pdf(notice, plan.template) if has_letter else None
+
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = recipient
+    message["Subject"] = written.subject
+    message["Date"] = formatdate(localtime=False)
+    domain = smtp.sender.rpartition("@")[2] or "dunning.invalid"
+    message["Message-ID"] = message_id(
+        plan.run_id, plan.customer.id, (i.id for i in plan.items), domain
+    )
+    message.set_content(written.body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    if pdf is not None:
+        stem = file_stem(plan.run_id, plan.customer.id)
+        message.add_attachment(
+            pdf, maintype="application", subtype="pdf", filename=f"{stem}.pdf"
+        )
+    return message
+
+
+# ---- carrying out --------------------------------------------------------------
+
+
+class _Sending:
+    """One send: the store, the policy, the settings and the open connections."""
+
+    def __init__(
+        self, store: Store, policy: Policy, on: dt.date, settings: SendSettings
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.on = on
+        self.settings = settings
+        self.renderer = NoticeRenderer(settings.templates)
+        self.mailer = _Mailer(settings.smtp) if settings.smtp else None
+        self.handlers: dict[str, MeasureHandler | PluginError] = {}
+
+    def mark(
+        self,
+        items: Sequence[OutboxItem],
+        channel: str,
+        status: str,
+        detail: str | None = None,
+        document: str | None = None,
+    ) -> None:
+        """Record the outcome for every item of a notice, in one transaction."""
+        at = dt.datetime.now(dt.UTC)
+        with self.store.transaction() as conn:
+            for item in items:
+                record_delivery(
+                    conn,
+                    item.id,
+                    channel=channel,
+                    status=status,
+                    detail=detail,
+                    document=document,
+                    at=at,
+                )
+
+    def failure(self, items: Sequence[OutboxItem], reason: str) -> str:
+        attempt = max(item.attempts for item in items) + 1
+        return f"attempt {attempt} of {self.settings.max_attempts}: {reason}"
+
+    def notice(self, plan: _Plan) -> Delivery:
+        """Write or send one notice and record what became of it."""
+        if plan.channel is None:
+            self.mark(plan.items, LETTER, UNDELIVERABLE, NO_ADDRESS)
+            return _delivery(plan, LETTER, UNDELIVERABLE, NO_ADDRESS)
+        channel = plan.channel
+
+        conn = self.store.conn
+        claims = {
+            claim_id: claim
+            for claim_id, claim in _claims(conn, plan.claim_ids).items()
+            if claim.open_amount.amount > 0
+        }
+        settled = [item for item in plan.items if item.claim_id not in claims]
+        if settled:
+            # A claim paid since the run is not dunned; its item is closed.
+            detail = "not sent: the claim was settled before the notice went out"
+            self.mark(settled, channel, DONE, detail)
+            if len(settled) == len(plan.items):
+                return _delivery(plan, channel, DONE, detail)
+            plan = attrs.evolve(
+                plan, items=tuple(i for i in plan.items if i.claim_id in claims)
+            )
+
+        try:
+            notice = _notice(
+                conn,
+                plan,
+                self.settings.sender,
+                self.on,
+                claims,
+                self.policy.header.rounding,
+            )
+            if channel == LETTER:
+                return self.letter(plan, notice)
+            return self.email(plan, notice)
+        except NoticeError as error:
+            detail = self.failure(plan.items, str(error))
+            self.mark(plan.items, channel, FAILED, detail)
+            return _delivery(plan, channel, FAILED, detail)
+
+    def letter(self, plan: _Plan, notice: Notice) -> Delivery:
+        """Write a notice as HTML and PDF files into the letters folder."""
+        html = self.renderer.render_html(notice, plan.template)
+        pdf = self.renderer.render_pdf(notice, plan.template)
+        stem = file_stem(plan.run_id, plan.customer.id)
+        folder = self.settings.out_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write(folder / f"{stem}.html", html.encode("utf-8"))
+            _write(folder / f"{stem}.pdf", pdf)
+        except OSError as error:
+            detail = self.failure(plan.items, f"the letter cannot be written: {error}")
+            self.mark(plan.items, LETTER, FAILED, detail)
+            return _delivery(plan, LETTER, FAILED, detail)
+
+        document = str(folder / f"{stem}.pdf")
+        self.mark(plan.items, LETTER, SENT, plan.note, document)
+        log.info("letter for customer %s written to %s", plan.customer.id, document)
+        return _delivery(plan, LETTER, SENT, plan.note, document)
+
+    def email(self, plan: _Plan, notice: Notice) -> Delivery:
+        """Hand a notice to the SMTP server as one e-mail."""
+        assert self.mailer is not None and self.settings.smtp is not None
+        recipient = _usable_email(plan.customer)
+        assert recipient is not None
+        message = _email(notice, plan, self.renderer, self.settings.smtp, recipient)
+        try:
+            server = self.mailer.send(message, recipient)
+        except _Refused as error:
+            self.mark(plan.items, EMAIL, UNDELIVERABLE, str(error))
+            return _delivery(plan, EMAIL, UNDELIVERABLE, str(error), recipient)
+        except OSError as error:
+            detail = self.failure(plan.items, _smtp_error(error))
+            self.mark(plan.items, EMAIL, FAILED, detail)
+            log.info("e-mail to %s failed: %s", recipient, detail)
+            return _delivery(plan, EMAIL, FAILED, detail, recipient)
+
+        detail = f"accepted by {server}, Message-ID {message['Message-ID']}"
+        if plan.note:
+            detail = f"{plan.note}; {detail}"
+        self.mark(plan.items, EMAIL, SENT, detail)
+        return _delivery(plan, EMAIL, SENT, detail, recipient)
+
+    def plugin(self, item: OutboxItem) -> Delivery:
+        """Hand one plug-in item to its handler and record the outcome."""
+        measure = self.policy.measures.get(item.measure)
+        kind = measure.plugin if measure is not None else None
+        channel = kind or PLUGIN
+
+        def done(status: str, detail: str | None) -> Delivery:
+            return Delivery(
+                item.run_id,
+                item.customer_id,
+                channel,
+                (item.claim_id,),
+                (item.id,),
+                status,
+                detail,
+                item.customer_id,
+                item.attempts + 1,
+            )
+
+        if measure is None or kind is None:
+            detail = self.failure(
+                [item],
+                f"the measure `{item.measure}` is not a plug-in measure of the "
+                f"policy {self.policy.path}; send with the policy the run used",
+            )
+            self.mark([item], channel, FAILED, detail)
+            return done(FAILED, detail)
+
+        handler = self.handlers.get(kind)
+        if handler is None:
+            try:
+                handler = load_handler(kind)
+            except PluginError as error:
+                handler = error
+            self.handlers[kind] = handler
+        if isinstance(handler, PluginError):
+            detail = self.failure([item], str(handler))
+            self.mark([item], channel, FAILED, detail)
+            return done(FAILED, detail)
+
+        conn = self.store.conn
+        context = MeasureContext(
+            customer=_customers(conn, [item.customer_id])[item.customer_id],
+            claim=_claims(conn, [item.claim_id])[item.claim_id],
+            measure=measure,
+            on=self.on,
+        )
+        try:
+            outcome = handler.send(item, context)
+        except Exception as error:
+            outcome = Outcome(FAILED, f"the `{kind}` plug-in failed: {error}")
+        said = outcome.detail
+        if outcome.status == FAILED:
+            said = self.failure([item], said or "the plug-in reported a failure")
+        self.mark([item], channel, outcome.status, said)
+        return done(outcome.status, said)
+
+
+def _delivery(
+    plan: _Plan, channel: str, status: str, detail: str | None, to: str | None = None
+) -> Delivery:
+    """The report line of a notice after an attempt."""
+    return Delivery(
+        plan.run_id,
+        plan.customer.id,
+        channel,
+        plan.claim_ids,
+        tuple(item.id for item in plan.items),
+        status,
+        detail,
+        to,
+        max(item.attempts for item in plan.items) + 1,
+    )
+
+
+def _write(path: Path, content: bytes) -> None:
+    """Write a file whole or not at all: a half-written letter is never left."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(content)
+    partial.replace(path)
+
+
+def closed_reason(policy: Policy, on: dt.date) -> str | None:
+    """Why nothing is sent on a day of the policy's calendar; None on business days."""
+    calendar = calendar_for(policy.header.calendar)
+    if calendar.is_business_day(on):
+        return None
+    holiday = calendar.holiday_name(on)
+    if holiday and on.weekday() < 5:
+        return f"{on.isoformat()} is a public holiday ({holiday})"
+    return f"{on.isoformat()} is a {on.strftime('%A')}, not a business day"
+
+
+def send_outbox(
+    store: Store,
+    policy: Policy,
+    on: dt.date,
+    settings: SendSettings,
+    *,
+    run_id: int | None = None,
+    dry_run: bool = False,
+) -> SendReport:
+    """Carry out the pending and failed letters, e-mails and plug-in measures.
+
+    Nothing is sent on a day that is not a business day of the policy's
+    calendar. `run_id` limits sending to one run; `dry_run` plans and writes
+    nothing.
+    """
+    if settings.max_attempts < 1:
+        raise SendingError("the most attempts allowed must be 1 or more")
+    closed = closed_reason(policy, on)
+    if closed:
+        following = calendar_for(policy.header.calendar).next_business_day(on)
+        return SendReport(on, dry_run, closed=closed, next_business_day=following)
+
+    conn = store.conn
+    items = outbox_items(
+        conn, statuses=(PENDING, FAILED), kinds=SENT_KINDS, run_id=run_id
+    )
+    exhausted = tuple(
+        i for i in items if i.status == FAILED and i.attempts >= settings.max_attempts
+    )
+    # A run still going (or interrupted) may not have written all of a
+    # customer's items yet: its notices wait until the run is complete.
+    finished = {
+        row[0] for row in conn.execute("SELECT id FROM runs WHERE status = 'done'")
+    }
+    ready = [i for i in items if i not in exhausted and i.run_id in finished]
+    waiting = len(outbox_items(conn, statuses=(PENDING,), run_id=run_id)) - sum(
+        1 for i in items if i.status == PENDING
+    )
+    plans = _plans(conn, [i for i in ready if i.kind != PLUGIN], policy)
+    plugins = [i for i in ready if i.kind == PLUGIN]
+
+    if dry_run:
+        planned = [_planned(plan) for plan in plans] + [
+            Delivery(i.run_id, i.customer_id, PLUGIN, (i.claim_id,), (i.id,), "planned")
+            for i in plugins
+        ]
+        return SendReport(on, True, tuple(planned), exhausted, waiting=waiting)
+
+    emails = sum(1 for plan in plans if plan.channel == EMAIL)
+    if emails and settings.smtp is None:
+        raise SendingError(
+            f"{emails} notice{'s go' if emails != 1 else ' goes'} by e-mail but no "
+            "SMTP server is set; give --smtp-host and --smtp-from (or "
+            "DUNNING_SMTP_HOST and DUNNING_SMTP_FROM); nothing was sent"
+        )
+
+    sending = _Sending(store, policy, on, settings)
+    deliveries: list[Delivery] = []
+    try:
+        for plan in plans:
+            deliveries.append(sending.notice(plan))
+        for item in plugins:
+            deliveries.append(sending.plugin(item))
+    finally:
+        if sending.mailer is not None:
+            sending.mailer.close()
+    return SendReport(on, False, tuple(deliveries), exhausted, waiting=waiting)
+
+
+def _planned(plan: _Plan) -> Delivery:
+    if plan.channel is None:
+        to, status = None, UNDELIVERABLE
+    elif plan.channel == EMAIL:
+        to, status = _usable_email(plan.customer), "planned"
+    else:
+        to, status = f"{file_stem(plan.run_id, plan.customer.id)}.pdf", "planned"
+    return Delivery(
+        plan.run_id,
+        plan.customer.id,
+        plan.channel or LETTER,
+        plan.claim_ids,
+        tuple(item.id for item in plan.items),
+        status,
+        plan.note,
+        to,
+    )
+
+
+_SENDER_FIELDS = {field.name for field in attrs.fields(Sender)}
+
+
+def load_sender(path: str | Path) -> Sender:
+    """The company notices come from, read from a TOML file (docs/sending.md)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SendingError(f"{path}: cannot read the sender: {error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SendingError(f"{path}: not a TOML file: {error}") from None
+
+    unknown = sorted(set(data) - _SENDER_FIELDS)
+    if unknown:
+        raise SendingError(
+            f"{path}: unknown field `{unknown[0]}`; a sender has "
+            f"{', '.join(sorted(_SENDER_FIELDS))}"
+        )
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
+        raise SendingError(f"{path}: field `name`: the company's name is required")
+    for name, value in data.items():
+        lines = name == "address" and isinstance(value, list)
+        if lines and all(isinstance(line, str) for line in value):
+            continue
+        if not isinstance(value, str):
+            expected = "text or a list of lines" if name == "address" else "text"
+            raise SendingError(f"{path}: field `{name}`: {value!r} is not {expected}")
+    return Sender(**data)

@@ -1,0 +1,146 @@
+"""Exclusions and small balances: claims the policy keeps out of dunning."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+
+from dunlang.model import (
+    Attribute,
+    Compare,
+    Exclusion,
+    Literal,
+    Money,
+    SmallBalance,
+    SmallBalanceAction,
+    ValueKind,
+)
+from engine import Customer, Engine
+from engine.explain import render_explanation
+from engine.reports import build_report
+
+from .conftest import add_claim, add_payment, day, make_engine, run_days
+from .test_holds import TWO_LETTERS, moves_after_allocation
+
+INTERCOMPANY = Exclusion(
+    guard=Compare(
+        "=",
+        Attribute("customer", "segment"),
+        Literal("intercompany", ValueKind.TEXT),
+    ),
+    reason="intercompany invoices are settled by netting",
+)
+
+
+def excluding_engine(tmp_path: Path) -> Engine:
+    """TWO_LETTERS plus `exclude when customer.segment = "intercompany"`."""
+    plain = make_engine(tmp_path, TWO_LETTERS)
+    return Engine(plain.store, attrs.evolve(plain.policy, exclusions=(INTERCOMPANY,)))
+
+
+def test_an_excluded_customers_claims_are_skipped_and_reported(tmp_path: Path) -> None:
+    """Customer IC (intercompany): no letters, one skip each; K2 is reminded."""
+    engine = excluding_engine(tmp_path)
+    engine.add_customers([Customer("IC", "Sister company", segment="intercompany")])
+    add_claim(engine, "A", due="2025-03-05", customer="IC")
+    add_claim(engine, "B", due="2025-03-05", customer="IC")
+    add_claim(engine, "C", due="2025-03-05", customer="K2")
+
+    moves = run_days(engine, "2025-03-05", "2025-03-25")
+
+    # C: 5 days overdue = Mon 03-10, 14 days = Wed 03-19; A and B nothing.
+    assert moves_after_allocation(moves) == {
+        "2025-03-10": ["C:current->first"],
+        "2025-03-19": ["C:first->second"],
+    }
+    # One skip per claim, on the first run that looked at it.
+    assert [
+        (s.as_of.isoformat(), s.claim_id, s.cause, s.detail) for s in engine.skips()
+    ] == [
+        (
+            "2025-03-05",
+            "A",
+            "exclusion",
+            "excluded: intercompany invoices are settled by netting "
+            "(customer.segment = intercompany)",
+        ),
+        (
+            "2025-03-05",
+            "B",
+            "exclusion",
+            "excluded: intercompany invoices are settled by netting "
+            "(customer.segment = intercompany)",
+        ),
+    ]
+    # Excluded claims stay in reports: three claims in group `everyone`.
+    report = build_report(
+        engine.store, engine.policy, day("2025-03-01"), day("2025-03-25")
+    )
+    assert report.groups["everyone"].claims == 3
+
+
+def test_why_explains_an_excluded_claim(tmp_path: Path) -> None:
+    """`why` names the exclusion's reason and the value it read."""
+    engine = excluding_engine(tmp_path)
+    engine.add_customers([Customer("IC", "Sister company", segment="intercompany")])
+    add_claim(engine, "A", due="2025-03-05", customer="IC")
+    run_days(engine, "2025-03-05", "2025-03-06")
+
+    text = render_explanation(engine.why("A", day("2025-03-07")))
+
+    assert text.splitlines()[-2:] == [
+        "excluded from dunning by the policy: intercompany invoices are settled "
+        "by netting; it read customer.segment = intercompany.",
+        "it takes no step and no measure, and stays in reports.",
+    ]
+
+
+def small_balance_engine(tmp_path: Path, action: SmallBalanceAction) -> Engine:
+    """TWO_LETTERS with `small balance below 5 EUR write off|leave`."""
+    plain = make_engine(tmp_path, TWO_LETTERS)
+    rule = SmallBalance(Money(Decimal("5"), "EUR"), action)
+    return Engine(plain.store, attrs.evolve(plain.policy, small_balance=rule))
+
+
+def test_a_small_balance_after_a_partial_payment_is_written_off(tmp_path: Path) -> None:
+    """100.00 claim, 97.00 paid on 03-07, limit 5 EUR: 3.00 written off that day."""
+    engine = small_balance_engine(tmp_path, SmallBalanceAction.WRITE_OFF)
+    add_claim(engine, "A", due="2025-03-05")
+    add_payment(engine, "P1", "A", "97.00", "2025-03-07")
+
+    moves = run_days(engine, "2025-03-05", "2025-03-20")
+
+    assert moves_after_allocation(moves) == {"2025-03-07": ["A:current->paid"]}
+    last = engine.transitions("A")[-1]
+    # 100.00 - 97.00 = 3.00, below 5: written off, no measure.
+    assert (last.trigger, last.reason, last.measures) == (
+        "small_balance",
+        "small balance: 3.00 EUR written off (below the limit of 5 EUR)",
+        [],
+    )
+    assert engine.measures("A") == []
+
+
+def test_a_small_balance_left_stops_dunning_once(tmp_path: Path) -> None:
+    """`leave`: one skip on 03-07, no letters, the claim stays open at 3.00."""
+    engine = small_balance_engine(tmp_path, SmallBalanceAction.LEAVE)
+    add_claim(engine, "A", due="2025-03-05")
+    add_payment(engine, "P1", "A", "97.00", "2025-03-07")
+
+    moves = run_days(engine, "2025-03-05", "2025-03-25")
+
+    assert moves_after_allocation(moves) == {}
+    assert [(s.as_of.isoformat(), s.cause, s.detail) for s in engine.skips()] == [
+        (
+            "2025-03-07",
+            "small_balance",
+            "small balance: 3.00 EUR left open without further dunning "
+            "(below the limit of 5 EUR)",
+        )
+    ]
+    row = engine.store.conn.execute(
+        "SELECT state, open_amount, settled_on FROM claims WHERE id = 'A'"
+    ).fetchone()
+    assert row == ("current", "3.00", None)

@@ -1,0 +1,589 @@
+"""Sending the outbox: letters, the business calendar, templates, plug-ins, review."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pypdf
+import pytest
+from click.testing import CliRunner
+
+import dunlang
+from engine import Claim, Customer, Engine, Money, Store
+from engine.cli.main import cli
+from engine.notices import Sender
+from engine.outbox import OutboxItem
+from engine.plugins import MeasureHandler
+from engine.sending import SendSettings, file_stem, message_id
+
+NBSP = "\xa0"
+
+# Customers with segment "mail" get e-mails, everyone else letters. Every
+# reminder charges a fee of 5.00 EUR, booked by the run.
+POLICY = """\
+policy "Sending" version "1"
+  currency EUR
+  calendar DE
+
+group by_mail when customer.segment = "mail"
+group by_text when customer.segment = "text"
+group by_letter otherwise
+
+measure reminder_letter = letter "reminder" fee 5.00 EUR
+measure reminder_mail = email "reminder" fee 5.00 EUR
+measure text_reminder = sms "reminder"
+measure call = phone queue "receivables"
+
+dunning by_mail
+  terminal reminded
+  current -> reminded after 5 days overdue do reminder_mail
+
+dunning by_text
+  terminal reminded
+  current -> reminded after 5 days overdue do text_reminder
+
+dunning by_letter
+  terminal reminded
+  current -> reminded after 5 days overdue do reminder_letter, call
+"""
+
+SENDER = Sender("Beispiel AG", "Am Markt 1\n20095 Hamburg", iban="DE02 1203 0000")
+RUN_DAY = dt.date(2024, 3, 6)  # a Wednesday: due 03-01 + 5 days overdue
+SEND_DAY = dt.date(2024, 3, 7)  # a Thursday
+
+
+def eur(amount: str) -> Money:
+    """An amount in euros."""
+    return Money(Decimal(amount), "EUR")
+
+
+def claim(claim_id: str, customer: str, amount: str) -> Claim:
+    """An open EUR claim issued 2024-02-01, due 2024-03-01."""
+    return Claim(
+        claim_id,
+        customer,
+        eur(amount),
+        eur(amount),
+        dt.date(2024, 2, 1),
+        dt.date(2024, 3, 1),
+    )
+
+
+def outbox_engine(
+    tmp_path: Path,
+    customers: list[Customer],
+    claims: list[Claim],
+    policy_text: str = POLICY,
+) -> Engine:
+    """A database with these customers and claims, run on 2024-03-06."""
+    policy = dunlang.parse_policy(policy_text, str(tmp_path / "sending.dun"))
+    (tmp_path / "sending.dun").write_text(policy_text, encoding="utf-8")
+    engine = Engine(Store.open(tmp_path / "send.db"), policy)
+    engine.add_customers(customers)
+    engine.add_claims(claims)
+    engine.run(RUN_DAY)
+    return engine
+
+
+def letter_customer(customer_id: str = "K2", **fields: str) -> Customer:
+    """An English-speaking customer with a postal address and no e-mail."""
+    values = {"name": "Example Ltd", "address": "1 High St\nLondon", "language": "en"}
+    values.update(fields)
+    return Customer(customer_id, **values)  # type: ignore[arg-type]
+
+
+def settings(tmp_path: Path, **changes: object) -> SendSettings:
+    """Letters into tmp_path/letters, the bundled templates, no SMTP server."""
+    values: dict[str, object] = {"sender": SENDER, "out_dir": tmp_path / "letters"}
+    values.update(changes)
+    return SendSettings(**values)  # type: ignore[arg-type]
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of every page of a PDF."""
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def statuses(engine: Engine) -> dict[int, tuple[str, int]]:
+    """Each outbox item's status and attempts."""
+    return {item.id: (item.status, item.attempts) for item in engine.outbox()}
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Invoke the CLI; exit code and everything it printed."""
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+# ---- letters -------------------------------------------------------------------
+
+
+def test_one_letter_per_customer_with_the_amounts(tmp_path: Path) -> None:
+    """Two claims of one customer give one HTML and PDF letter with fees and totals."""
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer()],
+        [claim("B", "K2", "250.00"), claim("C", "K2", "50.00")],
+    )
+
+    report = engine.send(SEND_DAY, settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert (line.customer_id, line.channel, line.claims, line.status) == (
+        "K2",
+        "letter",
+        ("B", "C"),
+        "sent",
+    )
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    pdf = (tmp_path / "letters" / "1-K2.pdf").read_bytes()
+    # B: 250.00 open + 5.00 fee = 255.00; C: 50.00 + 5.00 = 55.00;
+    # together 300.00 open, 10.00 fees, 310.00 to pay.
+    for amount in ("€250.00", "€255.00", "€55.00", "€10.00", "€310.00"):
+        assert amount in html
+    assert pdf.startswith(b"%PDF-")
+    text = pdf_text(pdf)
+    for amount in ("€255.00", "€55.00", "€310.00"):
+        assert amount in text
+    assert "Payment reminder" in text
+    # The two letter items are sent with the PDF as their document; the phone
+    # call items stay pending for people.
+    letters = [i for i in engine.outbox() if i.kind == "letter"]
+    assert {(i.status, i.attempts, i.channel) for i in letters} == {
+        ("sent", 1, "letter")
+    }
+    assert {i.document for i in letters} == {str(tmp_path / "letters" / "1-K2.pdf")}
+    assert {i.status for i in engine.outbox() if i.kind == "phone"} == {"pending"}
+    assert report.waiting == 2
+
+
+def test_sending_again_sends_nothing(tmp_path: Path) -> None:
+    """A second send finds nothing to do and leaves the letter files alone."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    engine.send(SEND_DAY, settings(tmp_path))
+    written = (tmp_path / "letters" / "1-K2.pdf").stat().st_mtime_ns
+
+    again = engine.send(SEND_DAY + dt.timedelta(days=1), settings(tmp_path))
+
+    assert again.deliveries == ()
+    assert again.ok
+    assert (tmp_path / "letters" / "1-K2.pdf").stat().st_mtime_ns == written
+    deliveries = engine.store.conn.execute("SELECT count(*) FROM deliveries")
+    assert deliveries.fetchone()[0] == 1
+
+
+def test_a_customer_without_any_address_is_undeliverable(tmp_path: Path) -> None:
+    """No e-mail and no postal address: undeliverable with a clear detail, no file."""
+    engine = outbox_engine(
+        tmp_path, [Customer("K3", "Nowhere Ltd")], [claim("D", "K3", "80.00")]
+    )
+
+    report = engine.send(SEND_DAY, settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert line.status == "undeliverable"
+    assert not report.ok
+    (item,) = [i for i in engine.outbox() if i.kind == "letter"]
+    assert item.status == "undeliverable"
+    assert item.last_error == (
+        "no e-mail address and no postal address: a clerk must find one"
+    )
+    assert not (tmp_path / "letters").exists()
+    # Undeliverable items are never picked up again by themselves.
+    assert engine.send(SEND_DAY, settings(tmp_path)).deliveries == ()
+
+
+def test_a_claim_settled_before_sending_is_not_dunned(tmp_path: Path) -> None:
+    """A claim paid in full since the run leaves the notice; its item is closed."""
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer()],
+        [claim("B", "K2", "250.00"), claim("C", "K2", "50.00")],
+    )
+    engine.store.conn.execute("UPDATE claims SET open_amount = '0' WHERE id = 'C'")
+
+    engine.send(SEND_DAY, settings(tmp_path))
+
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    assert "B</td>" in html and ">C</td>" not in html
+    by_claim = {i.claim_id: i for i in engine.outbox() if i.kind == "letter"}
+    assert by_claim["B"].status == "sent"
+    assert by_claim["C"].status == "done"
+    assert (
+        "settled before the notice went out"
+        in (
+            engine.store.conn.execute(
+                "SELECT detail FROM deliveries WHERE measure_id = ?",
+                (by_claim["C"].id,),
+            ).fetchone()[0]
+        )
+    )
+
+
+def test_file_names_are_stable_and_unique() -> None:
+    """File names keep plain ids and make odd ids safe without clashes."""
+    assert file_stem(4, "K-17") == "4-K-17"
+    odd = file_stem(4, "K/17")
+    assert odd.startswith("4-K_17-") and "/" not in odd
+    assert odd != file_stem(4, "K_17")
+    assert odd == file_stem(4, "K/17")
+
+
+def test_message_ids_are_derived_from_the_notice() -> None:
+    """The same notice gives the same Message-ID; another notice another one."""
+    first = message_id(3, "K1", [7, 5], "beispiel.example")
+
+    assert first == message_id(3, "K1", [5, 7], "beispiel.example")
+    assert first != message_id(3, "K1", [5], "beispiel.example")
+    assert first != message_id(4, "K1", [5, 7], "beispiel.example")
+    assert first.startswith("<dunning.3.") and first.endswith("@beispiel.example>")
+
+
+def test_a_dry_run_lists_and_writes_nothing(tmp_path: Path) -> None:
+    """A dry run plans the notices and leaves the outbox and the folder alone."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+
+    report = engine.send(SEND_DAY, settings(tmp_path), dry_run=True)
+
+    (line,) = report.deliveries
+    assert (line.status, line.to) == ("planned", "1-K2.pdf")
+    assert {i.status for i in engine.outbox()} == {"pending"}
+    assert not (tmp_path / "letters").exists()
+
+
+# ---- templates -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "{{ ''.__class__.__mro__ }}",
+            "template `reminder.en.html`, line 1: not allowed: `__class__` is "
+            "out of a template's reach",
+        ),
+        (
+            '{% include "../../../etc/passwd" %}',
+            "refused to load `../../../etc/passwd`",
+        ),
+    ],
+)
+def test_a_template_reaching_out_sends_nothing(
+    tmp_path: Path, template: str, expected: str
+) -> None:
+    """A template reaching Python or a file fails clearly; that notice is not sent."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "reminder.en.html").write_text(template, encoding="utf-8")
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer(), letter_customer("K4", name="Other Ltd", language="de")],
+        [claim("B", "K2", "250.00"), claim("E", "K4", "70.00")],
+    )
+
+    report = engine.send(SEND_DAY, settings(tmp_path, templates=templates))
+
+    english, german = report.deliveries
+    assert english.status == "failed"
+    assert english.detail is not None
+    assert english.detail.startswith("attempt 1 of 5: ")
+    assert expected in english.detail
+    assert not (tmp_path / "letters" / "1-K2.html").exists()
+    assert not (tmp_path / "letters" / "1-K2.pdf").exists()
+    # The German customer's letter comes from the bundled German template.
+    assert german.status == "sent"
+    assert (tmp_path / "letters" / "1-K4.pdf").exists()
+
+
+# ---- the business calendar -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "why", "following"),
+    [
+        # 2024-03-09 is a Saturday; Monday 03-11 is the next business day.
+        ("2024-03-09", "2024-03-09 is a Saturday, not a business day", "2024-03-11"),
+        # Good Friday 2024-03-29 and Easter Monday 04-01 are German holidays.
+        ("2024-03-29", "2024-03-29 is a public holiday (Good Friday)", "2024-04-02"),
+    ],
+)
+def test_nothing_is_sent_on_a_day_off(
+    tmp_path: Path, day: str, why: str, following: str
+) -> None:
+    """On a weekend or holiday nothing is sent; the command says when to send."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    engine.close()
+
+    code, out = invoke(
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        day,
+        "--out",
+        str(tmp_path / "letters"),
+    )
+
+    weekday = dt.date.fromisoformat(following).strftime("%A")
+    assert code == 0
+    assert out == (
+        f"nothing sent: {why} in the policy's calendar (DE); the next business "
+        f"day is {following} ({weekday})\n"
+    )
+    assert not (tmp_path / "letters").exists()
+
+
+# ---- the command -----------------------------------------------------------------
+
+
+def test_the_send_command_prints_a_summary(tmp_path: Path) -> None:
+    """`dunning send` writes the letters, prints each notice and a summary line."""
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer(), Customer("K3", "Nowhere Ltd")],
+        [claim("B", "K2", "250.00"), claim("D", "K3", "80.00")],
+    )
+    engine.close()
+    sender = tmp_path / "sender.toml"
+    sender.write_text('name = "Beispiel AG"\naddress = ["Am Markt 1"]\n')
+
+    code, out = invoke(
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        "2024-03-07",
+        "--out",
+        str(tmp_path / "letters"),
+        "--sender",
+        str(sender),
+    )
+
+    assert code == 1
+    assert "1-K2.pdf" in out
+    assert "no e-mail address and no postal address: a clerk must find one" in out
+    assert "sent on 2024-03-07: 2 notices (1 sent, 1 undeliverable)" in out
+    assert (
+        "2 pending items of other kinds (calls, tasks, stops, agency handovers) "
+        "are not sent by this command" in out
+    )
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    assert "Beispiel AG · Am Markt 1" in html
+
+
+def test_a_bad_sender_file_is_named(tmp_path: Path) -> None:
+    """A sender file with an unknown field is refused with the file and field."""
+    outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")]).close()
+    sender = tmp_path / "sender.toml"
+    sender.write_text('name = "Beispiel AG"\nbank = "x"\n')
+
+    code, out = invoke(
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        "2024-03-07",
+        "--sender",
+        str(sender),
+    )
+
+    assert code == 1
+    assert out == (
+        f"Error: {sender}: unknown field `bank`; a sender has address, bic, "
+        "email, iban, name, phone, vat_id, website\n"
+    )
+
+
+def test_e_mails_without_an_smtp_server_are_refused(tmp_path: Path) -> None:
+    """E-mails to send and no SMTP server: an error, and nothing is sent at all."""
+    engine = outbox_engine(
+        tmp_path,
+        [Customer("K1", "Muster GmbH", segment="mail", email="ap@muster.example")],
+        [claim("A", "K1", "100.00")],
+    )
+    engine.close()
+
+    code, out = invoke(
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        "2024-03-07",
+    )
+
+    assert code == 1
+    assert out == (
+        "Error: 1 notice goes by e-mail but no SMTP server is set; give "
+        "--smtp-host and --smtp-from (or DUNNING_SMTP_HOST and DUNNING_SMTP_FROM); "
+        "nothing was sent\n"
+    )
+
+
+def test_the_outbox_command_lists_items(tmp_path: Path) -> None:
+    """`dunning outbox` filters by status and kind and writes CSV and JSON."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    engine.send(SEND_DAY, settings(tmp_path))
+    engine.close()
+    db = str(tmp_path / "send.db")
+
+    code, out = invoke("outbox", "--db", db, "--status", "pending", "--format", "csv")
+    assert code == 0
+    assert out == (
+        "id,run,as_of,claim,customer,measure,kind,status,attempts,channel,"
+        "sent_at,document,last_error\n"
+        "2,1,2024-03-06,B,K2,call,phone,pending,0,,,,\n"
+    )
+
+    code, out = invoke("outbox", "--db", db, "--kind", "letter", "--format", "json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert (row["id"], row["status"], row["attempts"], row["channel"]) == (
+        1,
+        "sent",
+        1,
+        "letter",
+    )
+    assert row["document"] == str(tmp_path / "letters" / "1-K2.pdf")
+
+    code, out = invoke("outbox", "--db", db)
+    assert code == 0
+    assert "reminder_letter" in out and "call" in out
+    assert out.endswith("2 items\n")
+
+
+def test_the_outbox_command_refuses_an_unknown_run(tmp_path: Path) -> None:
+    """A run number that does not exist is named, with the runs that do."""
+    outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")]).close()
+
+    code, out = invoke("outbox", "--db", str(tmp_path / "send.db"), "--run", "9")
+
+    assert code == 1
+    assert out == "Error: there is no run 9; runs are 1-1\n"
+
+
+# ---- plug-ins --------------------------------------------------------------------
+
+HANDLER = """\
+from engine.plugins import Outcome
+
+RECEIVED = []
+
+
+class TextMessages:
+    def send(self, item, context):
+        RECEIVED.append((item.id, item.claim_id, item.template, context.customer.id,
+                         context.claim.open_amount, context.on))
+        return Outcome("sent", "gateway id 42")
+"""
+
+
+def test_a_plug_in_from_an_entry_point_gets_its_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler registered as an entry point receives the item; it shows as sent."""
+    site = tmp_path / "site"
+    info = site / "dunning_sms-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "dunning_sms_test.py").write_text(HANDLER, encoding="utf-8")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dunning-sms\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[dunning.measures]\nsms = dunning_sms_test:TextMessages\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    engine = outbox_engine(
+        tmp_path,
+        [Customer("K5", "Texter GmbH", segment="text")],
+        [claim("F", "K5", "90.00")],
+    )
+
+    report = engine.send(SEND_DAY, settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert (line.channel, line.status, line.detail) == ("sms", "sent", "gateway id 42")
+    received = sys.modules["dunning_sms_test"].RECEIVED
+    assert received == [(1, "F", "reminder", "K5", eur("90.00"), SEND_DAY)]
+    (item,) = engine.outbox()
+    assert (item.status, item.channel) == ("sent", "sms")
+
+
+def test_a_missing_plug_in_fails_the_item(tmp_path: Path) -> None:
+    """Without a handler for `sms`, the item fails and says what to install."""
+    engine = outbox_engine(
+        tmp_path,
+        [Customer("K5", "Texter GmbH", segment="text")],
+        [claim("F", "K5", "90.00")],
+    )
+
+    report = engine.send(SEND_DAY, settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert line.status == "failed"
+    (item,) = engine.outbox()
+    assert item.status == "failed"
+    assert item.last_error is not None
+    assert item.last_error.startswith(
+        "attempt 1 of 5: no plug-in handles measures of kind `sms`: install the "
+        "package that provides it (entry point group `dunning.measures`, name `sms`)"
+    )
+
+
+def test_failed_items_stop_after_the_most_attempts(tmp_path: Path) -> None:
+    """A failing item is tried --max-attempts times, then reported, not retried."""
+    engine = outbox_engine(
+        tmp_path,
+        [Customer("K5", "Texter GmbH", segment="text")],
+        [claim("F", "K5", "90.00")],
+    )
+
+    for _ in range(2):
+        engine.send(SEND_DAY, settings(tmp_path, max_attempts=2))
+    third = engine.send(SEND_DAY, settings(tmp_path, max_attempts=2))
+
+    assert third.deliveries == ()
+    assert [item.id for item in third.exhausted] == [1]
+    assert not third.ok
+    assert statuses(engine) == {1: ("failed", 2)}
+
+
+def test_outbox_items_are_typed(tmp_path: Path) -> None:
+    """`Engine.outbox` gives typed items with amounts as Money."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+
+    first = engine.outbox(kinds=["letter"])[0]
+
+    assert isinstance(first, OutboxItem)
+    assert first.open_amount == eur("250.00")
+    assert first.fee == eur("5.00")
+    assert first.template == "reminder"
+
+
+def test_the_sms_handler_in_the_api_guide_fits_the_protocol() -> None:
+    """The SMS handler of docs/api.md defines a MeasureHandler (nothing is sent)."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(
+        encoding="utf-8"
+    )
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "Sms" in b]
+    namespace: dict[str, object] = {}
+
+    exec(compile(block, "docs/api.md", "exec"), namespace)
+
+    handler = namespace["SmsHandler"]
+    assert isinstance(handler, type)
+    assert isinstance(handler(), MeasureHandler)

@@ -1,0 +1,350 @@
+"""E-mails through a real SMTP server on 127.0.0.1: what arrives, refusals, retries."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from engine import Customer, Engine
+from engine.cli.main import cli
+from engine.sending import SendSettings, SmtpSettings
+
+from .test_send import (
+    NBSP,
+    SEND_DAY,
+    claim,
+    letter_customer,
+    outbox_engine,
+    pdf_text,
+    settings,
+    statuses,
+)
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it accepts and refuses chosen recipients."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], EmailMessage]] = []
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        """Refuse the chosen addresses with their reply; accept the others."""
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Keep the message as parsed e-mail."""
+        parsed = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on 127.0.0.1 and a free port, and what it received."""
+    handler = Mailbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def smtp_settings(tmp_path: Path, port: int, **changes: object) -> SendSettings:
+    """Letters into tmp_path/letters; e-mails through the test server."""
+    smtp = SmtpSettings("127.0.0.1", "mahnwesen@beispiel.example", port, timeout=5)
+    return settings(tmp_path, smtp=smtp, **changes)
+
+
+def mail_customer(customer_id: str, email: str, **fields: str) -> Customer:
+    """A German-speaking customer dunned by e-mail, with a postal address."""
+    values = {"name": "Muster GmbH", "address": "Hauptstr. 5\n10115 Berlin"}
+    values.update(fields)
+    return Customer(
+        customer_id,
+        segment="mail",
+        email=email,
+        language="de",
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def two_customers(tmp_path: Path) -> Engine:
+    """K1 (claim A, 100.00) and K6 (claim G, 40.00), both dunned by e-mail."""
+    return outbox_engine(
+        tmp_path,
+        [
+            mail_customer("K1", "ap@muster.example"),
+            mail_customer("K6", "kasse@zweite.example", name="Zweite KG"),
+        ],
+        [claim("A", "K1", "100.00"), claim("G", "K6", "40.00")],
+    )
+
+
+def test_an_e_mail_arrives_with_text_html_and_pdf(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """The e-mail reaches its recipient with the amounts in text, HTML and PDF."""
+    box, port = mailbox
+    engine = outbox_engine(
+        tmp_path,
+        [mail_customer("K1", "ap@muster.example")],
+        [claim("A", "K1", "100.00")],
+    )
+
+    report = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    ((sender, recipients, message),) = box.messages
+    assert sender == "mahnwesen@beispiel.example"
+    assert recipients == ["ap@muster.example"]
+    assert message["To"] == "ap@muster.example"
+    assert message["Subject"] == "Zahlungserinnerung von Beispiel AG"
+    # A: 100.00 open + 5.00 fee = 105.00, written in German.
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    assert f"Summe 105,00{NBSP}€" in text.get_content()
+    assert f"105,00{NBSP}€" in html.get_content()
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == "1-K1.pdf"
+    data = attachment.get_content()
+    assert data.startswith(b"%PDF-")
+    assert "105,00" in pdf_text(data)
+
+    (line,) = report.deliveries
+    assert (line.channel, line.status, line.to) == (
+        "email",
+        "sent",
+        "ap@muster.example",
+    )
+    (item,) = engine.outbox()
+    assert (item.status, item.channel, item.attempts) == ("sent", "email", 1)
+    detail = engine.store.conn.execute("SELECT detail FROM deliveries").fetchone()[0]
+    assert detail == (
+        f"accepted by 127.0.0.1:{port}, Message-ID {message['Message-ID']}"
+    )
+
+
+def test_the_message_id_is_the_same_for_the_same_notice(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A notice sent from a copy of the database carries the same Message-ID."""
+    box, port = mailbox
+    first = tmp_path / "first"
+    second = tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        engine = outbox_engine(
+            folder,
+            [mail_customer("K1", "ap@muster.example")],
+            [claim("A", "K1", "100.00")],
+        )
+        engine.send(SEND_DAY, smtp_settings(folder, port))
+
+    ids = [message["Message-ID"] for _, _, message in box.messages]
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
+    assert ids[0].endswith("@beispiel.example>")
+
+
+def test_sending_twice_sends_one_e_mail(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A second send hands nothing to the server."""
+    box, port = mailbox
+    engine = two_customers(tmp_path)
+
+    engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+    again = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    assert len(box.messages) == 2
+    assert again.deliveries == ()
+
+
+def test_a_temporary_refusal_is_retried_on_the_next_send(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """451 for one address: that notice fails, the other goes; the retry succeeds."""
+    box, port = mailbox
+    box.refuse["ap@muster.example"] = "451 4.3.0 Mailbox busy, try later"
+    engine = two_customers(tmp_path)
+
+    first = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    refused, accepted = first.deliveries
+    assert (refused.customer_id, refused.status) == ("K1", "failed")
+    assert refused.detail == (
+        "attempt 1 of 5: the server put off ap@muster.example: "
+        "451 4.3.0 Mailbox busy, try later"
+    )
+    assert (accepted.customer_id, accepted.status) == ("K6", "sent")
+    assert [r for _, r, _ in box.messages] == [["kasse@zweite.example"]]
+    assert not first.ok
+
+    del box.refuse["ap@muster.example"]
+    second = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    (retried,) = second.deliveries
+    assert (retried.customer_id, retried.status, retried.attempts) == ("K1", "sent", 2)
+    assert [r for _, r, _ in box.messages] == [
+        ["kasse@zweite.example"],
+        ["ap@muster.example"],
+    ]
+    assert statuses(engine) == {1: ("sent", 2), 2: ("sent", 1)}
+
+
+def test_a_permanent_refusal_is_undeliverable(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """550 for a recipient: undeliverable, and never tried again by itself."""
+    box, port = mailbox
+    box.refuse["ap@muster.example"] = "550 5.1.1 No such user"
+    engine = two_customers(tmp_path)
+
+    report = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    assert [d.status for d in report.deliveries] == ["undeliverable", "sent"]
+    (item,) = [i for i in engine.outbox() if i.customer_id == "K1"]
+    assert item.last_error == (
+        "the server refused ap@muster.example: 550 5.1.1 No such user"
+    )
+    assert engine.send(SEND_DAY, smtp_settings(tmp_path, port)).deliveries == ()
+
+
+def test_a_server_that_is_down_fails_every_e_mail(tmp_path: Path) -> None:
+    """Connection refused: every e-mail notice fails and waits for the next send."""
+    engine = two_customers(tmp_path)
+
+    report = engine.send(SEND_DAY, smtp_settings(tmp_path, free_port()))
+
+    assert [d.status for d in report.deliveries] == ["failed", "failed"]
+    assert {d.detail for d in report.deliveries} == {
+        "attempt 1 of 5: the SMTP server refused the connection"
+    }
+    assert statuses(engine) == {1: ("failed", 1), 2: ("failed", 1)}
+
+
+def test_a_customer_without_e_mail_gets_a_letter(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """An e-mail measure for a customer with no e-mail address writes a letter."""
+    box, port = mailbox
+    engine = outbox_engine(
+        tmp_path,
+        [mail_customer("K1", "")],
+        [claim("A", "K1", "100.00")],
+    )
+
+    report = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    (line,) = report.deliveries
+    assert (line.channel, line.status) == ("letter", "sent")
+    assert line.detail == "no e-mail address: sent as a letter instead"
+    assert box.messages == []
+    assert (tmp_path / "letters" / "1-K1.pdf").exists()
+    (item,) = engine.outbox()
+    assert (item.status, item.channel) == ("sent", "letter")
+
+
+def test_a_letter_customer_without_postal_address_gets_an_e_mail(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A letter measure for a customer with only an e-mail address sends an e-mail."""
+    box, port = mailbox
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer(address="", email="ap@example.example")],
+        [claim("B", "K2", "250.00")],
+    )
+
+    report = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    (line,) = report.deliveries
+    assert (line.channel, line.status) == ("email", "sent")
+    assert line.detail is not None
+    assert line.detail.startswith("no postal address: sent by e-mail instead; ")
+    ((_, recipients, message),) = box.messages
+    assert recipients == ["ap@example.example"]
+    assert message["Subject"] == "Payment reminder from Beispiel AG"
+
+
+def test_the_send_command_reads_the_smtp_settings_from_the_environment(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """DUNNING_SMTP_* set the server; a refused notice makes the exit code 1."""
+    box, port = mailbox
+    box.refuse["kasse@zweite.example"] = "451 4.3.0 Try later"
+    two_customers(tmp_path).close()
+    environment = {
+        "DUNNING_SMTP_HOST": "127.0.0.1",
+        "DUNNING_SMTP_PORT": str(port),
+        "DUNNING_SMTP_FROM": "mahnwesen@beispiel.example",
+    }
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "send",
+            "--policy",
+            str(tmp_path / "sending.dun"),
+            "--db",
+            str(tmp_path / "send.db"),
+            "--on",
+            "2024-03-07",
+        ],
+        env=environment,
+    )
+
+    assert result.exit_code == 1
+    assert "ap@muster.example" in result.output
+    assert "attempt 1 of 5: the server put off kasse@zweite.example" in result.output
+    assert "sent on 2024-03-07: 2 notices (1 sent, 1 failed)" in result.output
+    assert [r for _, r, _ in box.messages] == [["ap@muster.example"]]
+
+
+def test_an_smtp_host_needs_a_from_address(tmp_path: Path) -> None:
+    """--smtp-host without --smtp-from is a usage error (exit 2)."""
+    two_customers(tmp_path).close()
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "send",
+            "--policy",
+            str(tmp_path / "sending.dun"),
+            "--db",
+            str(tmp_path / "send.db"),
+            "--smtp-host",
+            "127.0.0.1",
+        ],
+        env={"DUNNING_SMTP_FROM": ""},
+    )
+
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for '--smtp-from': e-mails need a From address "
+        "(or DUNNING_SMTP_FROM)" in result.output
+    )
