@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from attrs import field, frozen
 
@@ -300,6 +301,9 @@ class BatchClaim:
     open_before: Decimal
     open_amount: Decimal
     steps: tuple[tuple[int, dt.date, tuple[str, ...]], ...] = field(default=())
+    interest: str | None = None
+    """The stored interest terms (`claims.interest`), None while it is off."""
+    interest_since: str | None = None
 
 
 @frozen
@@ -318,6 +322,10 @@ class ChargeBook:
         self.measures: dict[str, Measure] = policy.measures
         self.step = policy.header.rounding
         self._payments: dict[str, list[_Payment]] = {}
+        # Written in bulk at the end of a batch (or before open charges are
+        # read back): rows for `charges`, and claims whose interest starts.
+        self._rows: list[tuple[Any, ...]] = []
+        self._switched: dict[str, tuple[str, str]] = {}
 
     def note_payment(
         self,
@@ -337,6 +345,29 @@ class ChargeBook:
     def forget(self) -> None:
         """Drop what was noted (a batch is done, or it was rolled back)."""
         self._payments.clear()
+        self._rows.clear()
+        self._switched.clear()
+
+    def _flush(self, conn: sqlite3.Connection) -> None:
+        """Write the charges and interest switches noted so far."""
+        if self._rows:
+            conn.executemany(
+                "INSERT OR IGNORE INTO charges (claim_id, customer_id, kind, "
+                "measure, run_id, transition_id, as_of, amount, currency, "
+                "open_amount, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._rows,
+            )
+            self._rows.clear()
+        if self._switched:
+            conn.executemany(
+                "UPDATE claims SET interest = ?, interest_since = ? "
+                "WHERE id = ? AND interest IS NULL",
+                [
+                    (terms, since, ident)
+                    for ident, (terms, since) in self._switched.items()
+                ],
+            )
+            self._switched.clear()
 
     def book(
         self,
@@ -364,6 +395,7 @@ class ChargeBook:
                 )
                 if used:
                     adjusted[claim.claim_id] = claim.open_amount + used
+            self._flush(conn)
             return adjusted
         finally:
             self.forget()
@@ -435,12 +467,12 @@ class ChargeBook:
             return
 
         since = claim.due_date + ONE_DAY
-        switched = conn.execute(
-            "UPDATE claims SET interest = ?, interest_since = ? "
-            "WHERE id = ? AND interest IS NULL",
-            (_stored_terms(measure.interest), since.isoformat(), claim.claim_id),
-        ).rowcount
+        switched = not claim.interest and claim.claim_id not in self._switched
         if switched:
+            self._switched[claim.claim_id] = (
+                _stored_terms(measure.interest),
+                since.isoformat(),
+            )
             log.debug(
                 "claim %s: %s interest from %s",
                 claim.claim_id,
@@ -478,6 +510,7 @@ class ChargeBook:
             return Decimal(0)
 
         used = Decimal(0)
+        self._flush(conn)  # charges booked earlier in this batch are open too
         for ident, left in conn.execute(
             "SELECT id, open_amount FROM charges WHERE claim_id = ? "
             "AND settled_on IS NULL ORDER BY as_of, id",
@@ -504,11 +537,12 @@ class ChargeBook:
         as_of: dt.date,
     ) -> None:
         """The interest charge, once the principal is paid in full."""
-        stored = conn.execute(
-            "SELECT interest, interest_since FROM claims WHERE id = ?",
-            (claim.claim_id,),
-        ).fetchone()
-        if stored is None or not stored[0]:
+        stored = (
+            (claim.interest, claim.interest_since)
+            if claim.interest
+            else self._switched.get(claim.claim_id)
+        )
+        if stored is None or not stored[0] or not stored[1]:
             return
         start, applied = _stored_principal(conn, claim.claim_id, claim.open_before)
         batch = [
@@ -542,8 +576,8 @@ class ChargeBook:
             run_id, None, as_of,
         )  # fmt: skip
 
-    @staticmethod
     def _insert(
+        self,
         conn: sqlite3.Connection,
         claim: BatchClaim,
         kind: str,
@@ -556,10 +590,7 @@ class ChargeBook:
     ) -> None:
         if amount.amount <= 0:
             return
-        conn.execute(
-            "INSERT OR IGNORE INTO charges (claim_id, customer_id, kind, measure, "
-            "run_id, transition_id, as_of, amount, currency, open_amount, basis) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._rows.append(
             (
                 claim.claim_id,
                 claim.customer_id,

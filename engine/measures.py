@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel.numbers import get_currency_precision
@@ -14,10 +15,15 @@ from babel.numbers import get_currency_precision
 from dunlang.model import Fee, Measure, Money
 
 
+@lru_cache(maxsize=64)
+def _minor_unit(currency: str) -> Decimal:
+    """0.01 for EUR, 1 for JPY; babel looks it up slowly, so once per currency."""
+    return Decimal(1).scaleb(-get_currency_precision(currency))
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round half up to the currency's minor unit (2 for EUR, 0 for JPY)."""
-    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+    return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def round_charge(amount: Decimal, currency: str, step: Decimal | None) -> Decimal:

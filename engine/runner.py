@@ -462,6 +462,8 @@ class Runner:
             "settled_on",
             "changed",
             "promise_until",
+            "interest",
+            "interest_since",
         ]
         select = ", ".join(f"c.{name}" for name in columns)
         for start in range(1, due + 1, self.batch_size):
@@ -609,6 +611,8 @@ class Runner:
                     open_before=Decimal(work.row["open_amount"]),
                     open_amount=work.open_amount.amount,
                     steps=tuple(steps),
+                    interest=work.row.get("interest"),
+                    interest_since=work.row.get("interest_since"),
                 )
             )
         adjusted = self.charges.book(self.store.conn, claims, run_id, as_of)
