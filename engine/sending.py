@@ -53,17 +53,20 @@ from .plugins import (
     load_handler,
 )
 from .records import Claim, Customer, Money
-from .rendering import NoticeRenderer
+from .rendering import BUNDLED_TEMPLATES, KINDS, NoticeRenderer, NoticeTemplateError
 from .store import Store
 
 __all__ = [
     "Delivery",
+    "MissingTemplate",
+    "MissingTemplatesError",
     "SendReport",
     "SendSettings",
     "SendingError",
     "SmtpSettings",
     "message_id",
     "send_outbox",
+    "templates_folder",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,59 @@ _EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+\Z")
 
 class SendingError(Exception):
     """Sending cannot start as asked (no SMTP server for e-mails, a bad setting)."""
+
+
+@frozen
+class MissingTemplate:
+    """A template that notices to send need and that no templates folder holds."""
+
+    template: str
+    kind: str
+    """`letter` (an HTML file is needed) or `email` (a text file is needed)."""
+    measure: str
+    notices: int
+    line: int | None = None
+    """The line of the policy that defines the measure; None if it has none."""
+    source: str = ""
+    reason: str = ""
+    """Which files were looked for, or why the name cannot be a template."""
+
+
+class MissingTemplatesError(SendingError):
+    """Notices to send need templates that do not exist: nothing is sent at all."""
+
+    def __init__(
+        self,
+        missing: Sequence[MissingTemplate],
+        policy_path: str,
+        searched: str,
+    ) -> None:
+        self.missing = tuple(missing)
+        self.policy_path = policy_path
+        self.searched = searched
+        count = len(self.missing)
+        lines = [
+            f"{count} template{' is' if count == 1 else 's are'} missing; "
+            "nothing was sent:"
+        ]
+        for entry in self.missing:
+            what = "letter" if entry.kind == LETTER else "e-mail"
+            notices = f"{entry.notices} notice{'s' if entry.notices != 1 else ''}"
+            place = f"{policy_path}:{entry.line}" if entry.line else policy_path
+            unknown = (
+                ""
+                if entry.line
+                else ", which this policy does not define (send with the policy "
+                "the run used)"
+            )
+            lines.append(
+                f"  {place}: the {what} template `{entry.template}` of measure "
+                f"`{entry.measure}`{unknown} ({notices}): {entry.reason}"
+            )
+            if entry.source:
+                lines.append(f"      {entry.source}")
+        lines.append(f"searched: {searched}")
+        super().__init__("\n".join(lines))
 
 
 @frozen
@@ -168,6 +224,8 @@ class _Plan:
     """`letter` or `email`; None when the customer cannot be reached."""
     template: str
     note: str | None = None
+    measure: str | None = None
+    """The measure whose template the notice is written from."""
 
     @property
     def claim_ids(self) -> tuple[str, ...]:
@@ -199,13 +257,12 @@ def _channel(requested: str, customer: Customer) -> tuple[str | None, str | None
     return None, NO_ADDRESS
 
 
-def _template(items: Sequence[OutboxItem], policy: Policy) -> str:
-    """The template of the strongest measure: the one last in the policy's catalogue."""
+def _strongest(items: Sequence[OutboxItem], policy: Policy) -> OutboxItem:
+    """The item of the strongest measure: the one last in the policy's catalogue."""
     order = {name: position for position, name in enumerate(policy.measures)}
-    strongest = max(
+    return max(
         items, key=lambda item: (order.get(item.measure, -1), item.transition_id)
     )
-    return strongest.template or strongest.measure
 
 
 def _plans(
@@ -222,10 +279,16 @@ def _plans(
         customer = customers[customer_id]
         requested = LETTER if any(i.kind == LETTER for i in listed) else EMAIL
         channel, note = _channel(requested, customer)
-        asked = [item for item in listed if item.kind == requested]
+        strongest = _strongest([i for i in listed if i.kind == requested], policy)
         plans.append(
             _Plan(
-                run_id, customer, tuple(listed), channel, _template(asked, policy), note
+                run_id,
+                customer,
+                tuple(listed),
+                channel,
+                strongest.template or strongest.measure,
+                note,
+                strongest.measure,
             )
         )
     return plans
@@ -490,13 +553,18 @@ class _Sending:
     """One send: the store, the policy, the settings and the open connections."""
 
     def __init__(
-        self, store: Store, policy: Policy, on: dt.date, settings: SendSettings
+        self,
+        store: Store,
+        policy: Policy,
+        on: dt.date,
+        settings: SendSettings,
+        renderer: NoticeRenderer,
     ) -> None:
         self.store = store
         self.policy = policy
         self.on = on
         self.settings = settings
-        self.renderer = NoticeRenderer(settings.templates)
+        self.renderer = renderer
         self.mailer = _Mailer(settings.smtp) if settings.smtp else None
         self.handlers: dict[str, MeasureHandler | PluginError] = {}
 
@@ -692,6 +760,83 @@ def _write(path: Path, content: bytes) -> None:
     partial.replace(path)
 
 
+TEMPLATES_BESIDE_POLICY = "templates"
+"""The folder beside a policy file that holds its templates, if it exists."""
+
+
+def templates_folder(policy: Policy, settings: SendSettings) -> Path | None:
+    """The company's templates folder: the one given, else `templates/` by the policy.
+
+    A policy that names templates of its own can keep them in a folder
+    `templates` next to the policy file; it is used when no folder is given.
+    """
+    if settings.templates is not None:
+        return settings.templates
+    policy_file = Path(policy.path)
+    if not policy_file.is_file():
+        return None
+    beside = policy_file.parent / TEMPLATES_BESIDE_POLICY
+    return beside if beside.is_dir() else None
+
+
+def _searched(policy: Policy, settings: SendSettings, folder: Path | None) -> str:
+    """The folders templates were looked for in, as said to the user."""
+    bundled = f"{BUNDLED_TEMPLATES} (bundled)"
+    if folder is None:
+        beside = Path(policy.path).parent / TEMPLATES_BESIDE_POLICY
+        return (
+            f"{bundled}; put the policy's templates into {beside} beside the "
+            "policy, or name another folder with --templates"
+        )
+    given = "given" if settings.templates is not None else "beside the policy"
+    return f"{folder} ({given}), {bundled}"
+
+
+def _missing_templates(
+    plans: Sequence[_Plan], renderer: NoticeRenderer, policy: Policy
+) -> list[MissingTemplate]:
+    """The templates the notices need that exist not even in the fallback language.
+
+    A letter needs its HTML file, an e-mail its text file. Whether a template
+    that exists also renders is found out notice by notice, when it is sent.
+    """
+    needed: dict[tuple[str, str, str], int] = {}
+    for plan in plans:
+        if plan.channel is not None:
+            key = (plan.template, plan.channel, plan.measure or "")
+            needed[key] = needed.get(key, 0) + 1
+
+    missing = []
+    fallback = renderer.fallback_language
+    for (template, kind, measure_name), notices in needed.items():
+        try:
+            renderer.choose(template, None, kind)
+            continue
+        except NoticeTemplateError as error:
+            extension = KINDS[kind]
+            # A name no file can have is refused; any other name is simply absent.
+            reason = (
+                error.reason
+                if error.reason.startswith("refused")
+                else f"neither {template}.{extension} nor "
+                f"{template}.{fallback}.{extension} exists"
+            )
+        measure = policy.measures.get(measure_name)
+        line = measure.span.line if measure is not None and measure.span.line else None
+        missing.append(
+            MissingTemplate(
+                template,
+                kind,
+                measure_name,
+                notices,
+                line,
+                policy.source_line(line) if line else "",
+                reason,
+            )
+        )
+    return sorted(missing, key=lambda m: (m.line or 0, m.template, m.kind))
+
+
 def closed_reason(policy: Policy, on: dt.date) -> str | None:
     """Why nothing is sent on a day of the policy's calendar; None on business days."""
     calendar = calendar_for(policy.header.calendar)
@@ -716,7 +861,9 @@ def send_outbox(
 
     Nothing is sent on a day that is not a business day of the policy's
     calendar. `run_id` limits sending to one run; `dry_run` plans and writes
-    nothing.
+    nothing. Templates come from `templates_folder` and the bundled ones; if a
+    notice needs one that is missing, `MissingTemplatesError` lists them all
+    and nothing is sent.
     """
     if settings.max_attempts < 1:
         raise SendingError("the most attempts allowed must be 1 or more")
@@ -744,6 +891,18 @@ def send_outbox(
     plans = _plans(conn, [i for i in ready if i.kind != PLUGIN], policy)
     plugins = [i for i in ready if i.kind == PLUGIN]
 
+    # Every notice of a template that is not there would fail: say so once,
+    # for all of them, before anything goes out.
+    folder = templates_folder(policy, settings)
+    renderer = NoticeRenderer(folder)
+    if folder is not None:
+        log.info("templates from %s, then the bundled ones", folder)
+    missing = _missing_templates(plans, renderer, policy)
+    if missing:
+        raise MissingTemplatesError(
+            missing, policy.path, _searched(policy, settings, folder)
+        )
+
     if dry_run:
         planned = [_planned(plan) for plan in plans] + [
             Delivery(i.run_id, i.customer_id, PLUGIN, (i.claim_id,), (i.id,), "planned")
@@ -759,7 +918,7 @@ def send_outbox(
             "DUNNING_SMTP_HOST and DUNNING_SMTP_FROM); nothing was sent"
         )
 
-    sending = _Sending(store, policy, on, settings)
+    sending = _Sending(store, policy, on, settings, renderer)
     deliveries: list[Delivery] = []
     try:
         for plan in plans:

@@ -20,7 +20,14 @@ from engine.cli.main import cli
 from engine.notices import Sender
 from engine.outbox import OutboxItem
 from engine.plugins import MeasureHandler
-from engine.sending import SendSettings, file_stem, message_id
+from engine.rendering import BUNDLED_TEMPLATES
+from engine.sending import (
+    MissingTemplatesError,
+    SendSettings,
+    file_stem,
+    message_id,
+    templates_folder,
+)
 
 NBSP = "\xa0"
 
@@ -302,6 +309,147 @@ def test_a_template_reaching_out_sends_nothing(
     assert (tmp_path / "letters" / "1-K4.pdf").exists()
 
 
+# A policy whose letter and e-mail name templates that nothing ships.
+MISSING_POLICY = POLICY.replace('letter "reminder"', 'letter "our-reminder"').replace(
+    'email "reminder"', 'email "our-e-mail"'
+)
+
+
+def test_missing_templates_stop_the_send_before_anything_goes_out(
+    tmp_path: Path,
+) -> None:
+    """Every missing template is named with its measure and line; nothing is sent."""
+    engine = outbox_engine(
+        tmp_path,
+        [
+            letter_customer(),
+            letter_customer("K4", name="Other Ltd"),
+            Customer("K1", "Muster GmbH", segment="mail", email="ap@muster.example"),
+        ],
+        [claim("B", "K2", "250.00"), claim("E", "K4", "70.00"), claim("A", "K1", "9")],
+        policy_text=MISSING_POLICY,
+    )
+    engine.close()
+
+    code, out = invoke(
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        "2024-03-07",
+        "--out",
+        str(tmp_path / "letters"),
+    )
+
+    # Lines 9 and 10 of the policy define the two measures; K2 and K4 get a
+    # letter each, K1 an e-mail. The templates folder beside the policy,
+    # tmp_path/templates, does not exist.
+    assert code == 1
+    assert out == (
+        "Error: 2 templates are missing; nothing was sent:\n"
+        f"  {tmp_path}/sending.dun:9: the letter template `our-reminder` of "
+        "measure `reminder_letter` (2 notices): neither our-reminder.html nor "
+        "our-reminder.en.html exists\n"
+        '      measure reminder_letter = letter "our-reminder" fee 5.00 EUR\n'
+        f"  {tmp_path}/sending.dun:10: the e-mail template `our-e-mail` of "
+        "measure `reminder_mail` (1 notice): neither our-e-mail.txt nor "
+        "our-e-mail.en.txt exists\n"
+        '      measure reminder_mail = email "our-e-mail" fee 5.00 EUR\n'
+        f"searched: {BUNDLED_TEMPLATES} (bundled); put the policy's templates "
+        f"into {tmp_path}/templates beside the policy, or name another folder "
+        "with --templates\n"
+    )
+    assert not (tmp_path / "letters").exists()
+    store = Store.open(tmp_path / "send.db")
+    try:
+        items = store.conn.execute(
+            "SELECT kind, status, attempts FROM measures WHERE kind IN (?, ?)",
+            ("letter", "email"),
+        ).fetchall()
+        deliveries = store.conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()
+    finally:
+        store.close()
+    assert sorted(items) == [
+        ("email", "pending", 0),
+        ("letter", "pending", 0),
+        ("letter", "pending", 0),
+    ]
+    assert deliveries == (0,)
+
+
+def test_a_template_folder_that_lacks_one_is_named_as_searched(
+    tmp_path: Path,
+) -> None:
+    """With a folder given, the error names it and the bundled one; no dry run either."""
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    # Only German: the fallback language, English, is what must exist.
+    (ours / "our-reminder.de.html").write_text("<p>Hallo</p>", encoding="utf-8")
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer(language="de")],
+        [claim("B", "K2", "250.00")],
+        policy_text=MISSING_POLICY,
+    )
+
+    with pytest.raises(MissingTemplatesError) as raised:
+        engine.send(SEND_DAY, settings(tmp_path, templates=ours), dry_run=True)
+
+    (missing,) = raised.value.missing
+    assert (missing.template, missing.kind, missing.measure, missing.line) == (
+        "our-reminder",
+        "letter",
+        "reminder_letter",
+        9,
+    )
+    assert str(raised.value).endswith(
+        f"searched: {ours} (given), {BUNDLED_TEMPLATES} (bundled)"
+    )
+    assert {item.status for item in engine.outbox()} == {"pending"}
+
+
+def test_the_templates_folder_beside_the_policy_is_used(tmp_path: Path) -> None:
+    """Without a templates folder given, templates/ next to the policy file is used."""
+    beside = tmp_path / "templates"
+    beside.mkdir()
+    (beside / "our-reminder.en.html").write_text(
+        '{% extends "_letter.en.html" %}\n'
+        "{% block title %}Our own reminder{% endblock %}\n",
+        encoding="utf-8",
+    )
+    policy_text = MISSING_POLICY.replace('"our-e-mail"', '"reminder"')
+    engine = outbox_engine(
+        tmp_path, [letter_customer()], [claim("B", "K2", "250.00")], policy_text
+    )
+
+    report = engine.send(SEND_DAY, settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert line.status == "sent"
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    assert "<h2>Our own reminder</h2>" in html
+    # B: 250.00 open + 5.00 fee from the run = 255.00 EUR.
+    assert "€255.00" in html
+    assert templates_folder(engine.policy, settings(tmp_path)) == beside
+    given = tmp_path / "elsewhere"
+    assert templates_folder(engine.policy, settings(tmp_path, templates=given)) == (
+        given
+    )
+
+
+def test_a_policy_without_a_file_has_no_folder_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy parsed from text has no folder, even if one called templates exists."""
+    (tmp_path / "templates").mkdir()
+    monkeypatch.chdir(tmp_path)
+    policy = dunlang.parse_policy(POLICY, "<policy>")
+
+    assert templates_folder(policy, settings(tmp_path)) is None
+
+
 # ---- the business calendar -------------------------------------------------------
 
 
@@ -373,7 +521,7 @@ def test_the_send_command_prints_a_summary(tmp_path: Path) -> None:
     assert code == 1
     assert "1-K2.pdf" in out
     assert "no e-mail address and no postal address: a clerk must find one" in out
-    assert "sent on 2024-03-07: 2 notices (1 sent, 1 undeliverable)" in out
+    assert "2 notices on 2024-03-07: 1 sent, 1 undeliverable" in out
     assert (
         "2 pending items of other kinds (calls, tasks, stops, agency handovers) "
         "are not sent by this command" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -27,6 +28,8 @@ from .test_send import (
     settings,
     statuses,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Mailbox:
@@ -321,7 +324,7 @@ def test_the_send_command_reads_the_smtp_settings_from_the_environment(
     assert result.exit_code == 1
     assert "ap@muster.example" in result.output
     assert "attempt 1 of 5: the server put off kasse@zweite.example" in result.output
-    assert "sent on 2024-03-07: 2 notices (1 sent, 1 failed)" in result.output
+    assert "2 notices on 2024-03-07: 1 sent, 1 failed" in result.output
     assert [r for _, r, _ in box.messages] == [["ap@muster.example"]]
 
 
@@ -348,3 +351,69 @@ def test_an_smtp_host_needs_a_from_address(tmp_path: Path) -> None:
         "Invalid value for '--smtp-from': e-mails need a From address "
         "(or DUNNING_SMTP_FROM)" in result.output
     )
+
+
+def test_the_sample_data_is_sent_with_the_policy_s_own_templates(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Import the sample, run de-b2b-trade for three days, send: every letter goes."""
+    box, port = mailbox
+    sample = ROOT / "examples" / "sample"
+    policy = str(ROOT / "policies" / "de-b2b-trade.dun")
+    database = str(tmp_path / "sample.db")
+    runner = CliRunner()
+
+    def dunning(*args: str) -> str:
+        result = runner.invoke(cli, [*args, "--db", database])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    for kind in ("customers", "claims", "payments", "events"):
+        dunning("import", kind, str(sample / f"{kind}.csv"))
+    # The first invoices fall due at the end of January 2025; by early March
+    # the standard group's reminders (7 days overdue) and second notices
+    # (14 days later) are due, and the first run catches up on all of them.
+    for day in ("2025-03-03", "2025-03-04", "2025-03-05"):
+        dunning("run", "--policy", policy, "--as-of", day)
+
+    letters = tmp_path / "letters"
+    result = runner.invoke(
+        cli,
+        [
+            "send",
+            "--policy",
+            policy,
+            "--db",
+            database,
+            # Wednesday 2025-03-05 is a business day in North Rhine-Westphalia.
+            "--on",
+            "2025-03-05",
+            "--out",
+            str(letters),
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(port),
+            "--smtp-from",
+            "mahnwesen@beispiel.example",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    # Claims paid after the run and before the send are closed as `done`; no
+    # notice fails and every customer can be reached.
+    summary = re.fullmatch(
+        r"(\d+) notices on 2025-03-05: (\d+) sent(?:, (\d+) done)?",
+        result.output.splitlines()[-2],
+    )
+    assert summary is not None, result.output
+    notices, sent, done = (int(number or 0) for number in summary.groups())
+    assert sent > 0
+    assert sent + done == notices
+    failed = dunning("outbox", "--status", "failed", "--format", "csv")
+    assert failed.splitlines()[1:] == []
+    pending = dunning("outbox", "--status", "pending", "--kind", "letter")
+    assert pending == "the outbox holds no such items\n"
+    pdfs = sorted(letters.glob("*.pdf"))
+    assert len(pdfs) + len(box.messages) == sent
+    assert pdfs and all(pdf.read_bytes().startswith(b"%PDF-") for pdf in pdfs)

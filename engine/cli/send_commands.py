@@ -77,7 +77,8 @@ def _smtp(
 @click.option(
     "--templates",
     type=click.Path(exists=True, file_okay=False),
-    help="A folder of the company's own templates, searched before the bundled ones.",
+    help="A folder of the company's own templates, searched before the bundled "
+    "ones (default: the folder `templates` beside the policy, if there is one).",
 )
 @click.option(
     "--sender",
@@ -220,16 +221,18 @@ def _print_report(report: SendReport, calendar: object) -> None:
             f"{_plural(len(report.deliveries), 'notice')} would go out; "
             "nothing was sent"
         )
+    elif not report.deliveries:
+        click.echo(f"nothing to send on {report.on.isoformat()}")
     else:
+        # "sent" always, so that a send in which everything failed says 0 sent.
         counts = ", ".join(
             f"{report.count(status)} {status}"
             for status in ("sent", "failed", "undeliverable", "done")
-            if report.count(status)
+            if status == "sent" or report.count(status)
         )
         click.echo(
-            f"sent on {report.on.isoformat()}: "
-            f"{_plural(len(report.deliveries), 'notice')}"
-            + (f" ({counts})" if counts else "")
+            f"{_plural(len(report.deliveries), 'notice')} on "
+            f"{report.on.isoformat()}: {counts}"
         )
     if report.exhausted:
         ids = ", ".join(str(item.id) for item in report.exhausted)
