@@ -3,7 +3,10 @@
 A run books a `fee` charge when it records a measure with a fee, switches
 interest on for a claim when a measure says `interest ...` (with the flat fee
 of § 288(5) BGB for business debtors), and books an `interest` charge with the
-exact amount once the principal is paid in full. A payment pays the principal
+exact amount once the principal is paid in full. When the base rate table does
+not reach the payment day yet, the claim keeps the day in `interest_until`
+and every later run tries again, until the table has the rate and the
+interest is booked. A payment pays the principal
 first; what exceeds it pays the claim's open charges, oldest first. Every
 amount charged is rounded to the currency's minor unit and then, if the policy
 has `rounding`, to its cash rounding step. docs/charges.md explains the rules.
@@ -22,7 +25,14 @@ from attrs import field, frozen
 
 from dunlang.model import Fee, Interest, InterestKind, Measure, Money, Policy
 
-from .interest import FLAT_FEE, InterestBreakdown, InterestError, compute_interest
+from .interest import (
+    FLAT_FEE,
+    BaseRateTable,
+    InterestBreakdown,
+    InterestError,
+    bundled_base_rates,
+    compute_interest,
+)
 from .measures import round_charge, round_money
 
 log = logging.getLogger(__name__)
@@ -184,6 +194,7 @@ def _accrued(
     currency: str,
     debtor: str,
     last_day: dt.date,
+    base_rates: BaseRateTable | None = None,
 ) -> InterestBreakdown:
     """Interest from `since` up to and including `last_day`."""
     return compute_interest(
@@ -195,6 +206,7 @@ def _accrued(
         payments=[
             (day, Money(amount, currency)) for day, amount in principal.reductions
         ],
+        base_rates=base_rates,
     )
 
 
@@ -304,6 +316,8 @@ class BatchClaim:
     interest: str | None = None
     """The stored interest terms (`claims.interest`), None while it is off."""
     interest_since: str | None = None
+    interest_until: str | None = None
+    """Set while interest up to that day waits for the base rate table."""
 
 
 @frozen
@@ -316,16 +330,30 @@ class _Payment:
 
 
 class ChargeBook:
-    """Books the charges of the claims one run batch moved or paid."""
+    """Books the charges of the claims one run batch moved or paid.
 
-    def __init__(self, policy: Policy) -> None:
+    `base_rates` is the base rate table for statutory and eu interest; by
+    default the bundled one (docs/interest.md says how to update it).
+    """
+
+    def __init__(
+        self, policy: Policy, *, base_rates: BaseRateTable | None = None
+    ) -> None:
         self.measures: dict[str, Measure] = policy.measures
         self.step = policy.header.rounding
+        self.base_rates = base_rates
         self._payments: dict[str, list[_Payment]] = {}
         # Written in bulk at the end of a batch (or before open charges are
-        # read back): rows for `charges`, and claims whose interest starts.
+        # read back): rows for `charges`, claims whose interest starts, and
+        # claims whose interest waits for the base rate table (or no longer).
         self._rows: list[tuple[Any, ...]] = []
         self._switched: dict[str, tuple[str, str]] = {}
+        self._waiting: dict[str, str | None] = {}
+
+    @property
+    def table(self) -> BaseRateTable:
+        """The base rate table this book computes interest with."""
+        return self.base_rates if self.base_rates is not None else bundled_base_rates()
 
     def note_payment(
         self,
@@ -347,6 +375,7 @@ class ChargeBook:
         self._payments.clear()
         self._rows.clear()
         self._switched.clear()
+        self._waiting.clear()
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         """Write the charges and interest switches noted so far."""
@@ -368,6 +397,12 @@ class ChargeBook:
                 ],
             )
             self._switched.clear()
+        if self._waiting:
+            conn.executemany(
+                "UPDATE claims SET interest_until = ? WHERE id = ?",
+                [(until, ident) for ident, until in self._waiting.items()],
+            )
+            self._waiting.clear()
 
     def book(
         self,
@@ -399,6 +434,62 @@ class ChargeBook:
             return adjusted
         finally:
             self.forget()
+
+    def book_waiting(
+        self, conn: sqlite3.Connection, run_id: int, as_of: dt.date
+    ) -> list[str]:
+        """Book the interest of paid claims that waited for the base rate table,
+        where it now reaches their payment day; a problem line for those that
+        still wait."""
+        last_day = self.table.last_day
+        try:
+            for row in conn.execute(
+                "SELECT c.id, c.customer_id, c.currency, c.due_date, c.open_amount, "
+                "c.interest, c.interest_since, c.interest_until, k.kind "
+                "FROM claims c JOIN customers k ON k.id = c.customer_id "
+                "WHERE c.interest_until IS NOT NULL AND c.interest_until <= ? "
+                "ORDER BY c.interest_until, c.id",
+                (last_day.isoformat(),),
+            ).fetchall():
+                claim = BatchClaim(
+                    claim_id=row[0],
+                    customer_id=row[1],
+                    currency=row[2],
+                    due_date=dt.date.fromisoformat(row[3]),
+                    open_before=Decimal(row[4]),
+                    open_amount=Decimal(row[4]),
+                    interest=row[5],
+                    interest_since=row[6],
+                    interest_until=row[7],
+                )
+                paid_on = dt.date.fromisoformat(row[7])
+                self._book_interest(conn, claim, row[8], paid_on, run_id, as_of)
+            self._flush(conn)
+        finally:
+            self.forget()
+
+        waiting = conn.execute(
+            "SELECT count(*) FROM claims WHERE interest_until IS NOT NULL "
+            "AND interest_until > ?",
+            (last_day.isoformat(),),
+        ).fetchone()[0]
+        if not waiting:
+            return []
+        claims = "paid claim" if waiting == 1 else "paid claims"
+        return [
+            f"interest on {waiting} {claims} waits for the base rate of "
+            f"{last_day + ONE_DAY}; update the base rate table"
+        ]
+
+    def bookable_waiting(self, conn: sqlite3.Connection) -> bool:
+        """True when some claim's waiting interest can now be booked."""
+        return bool(
+            conn.execute(
+                "SELECT 1 FROM claims WHERE interest_until IS NOT NULL "
+                "AND interest_until <= ? LIMIT 1",
+                (self.table.last_day.isoformat(),),
+            ).fetchone()
+        )
 
     @staticmethod
     def _debtors(conn: sqlite3.Connection, ids: set[str]) -> dict[str, str]:
@@ -551,20 +642,27 @@ class ChargeBook:
             if p.on <= paid_on
         ]
         principal = _principal(start, [*applied, *batch])
+        terms = interest_terms(stored[0])
         try:
             breakdown = _accrued(
-                interest_terms(stored[0]),
+                terms,
                 dt.date.fromisoformat(stored[1]),
                 principal,
                 claim.currency,
                 debtor,
                 paid_on,
+                self.table,
             )
         except InterestError as error:
-            # Limitation: the run goes on without the interest charge; once the
-            # base rate table reaches the day, charges_summary shows the amount.
-            log.warning("claim %s: interest not booked: %s", claim.claim_id, error)
+            if terms.kind is not InterestKind.FIXED and paid_on > self.table.last_day:
+                # Owed, but the rate is not published yet: a later run books it.
+                self._waiting[claim.claim_id] = paid_on.isoformat()
+                log.info("claim %s: interest waits: %s", claim.claim_id, error)
+            else:
+                log.warning("claim %s: interest not booked: %s", claim.claim_id, error)
             return
+        if claim.interest_until:
+            self._waiting[claim.claim_id] = None
         amount = round_charge(breakdown.interest.amount, claim.currency, self.step)
         if amount <= 0:
             return

@@ -2,10 +2,11 @@
 
 A hold is set by a person on one claim or on all claims of a customer, with a
 reason and, optionally, an end date. While it lasts the claim takes no timed
-step (so no measure and no fee); payments and events still apply. Setting and
-releasing a hold land in `audit_changes`; the first time a run would have
-stepped a held claim it records one row in `skips` and leaves the claim alone
-until the hold ends.
+step (so no measure and no fee); payments and events still apply and still
+move the claim, but the measures an event rule names are withheld, each time
+with a row in `skips`. Setting and releasing a hold land in `audit_changes`;
+the first time a run would have stepped a held claim it records one row in
+`skips` and leaves the claim alone until the hold ends.
 
 An exclusion is a policy rule (`exclude when ... because "..."`): a claim whose
 data matches it takes no timed step; the first run that looks at it records a
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 ONE_DAY = dt.timedelta(days=1)
 EXPIRED = "expired"
 """Who released a hold whose end date has passed: the run itself."""
+
+WITHHELD = "withheld"
+"""How the detail of a skip for measures held back from an event rule begins."""
 
 SKIP_CAUSES = (
     "hold",
@@ -469,8 +473,9 @@ class Treatment:
     """Holds, exclusions, customer credits and small balances, as one run sees them.
 
     The run calls `start` once, `verdict` before a claim's timed step,
-    `withholds` before a timed step with measures, `next_check` when it stores
-    the claim, and `write` at the end of each batch.
+    `withholds` before a timed step with measures, `event_measures` before an
+    event rule moves a claim, `next_check` when it stores the claim, and
+    `write` at the end of each batch.
     """
 
     def __init__(
@@ -492,6 +497,7 @@ class Treatment:
         self._not_before: dict[str, dt.date] = {}
         self._pending: list[tuple[Any, ...]] = []
         self._recorded: set[tuple[str, str, str | None]] = set()
+        self._as_of: dt.date | None = None
 
     @property
     def reads_customer(self) -> bool:
@@ -513,6 +519,7 @@ class Treatment:
             key = f"claim:{hold.claim_id}" if hold.claim_id else hold.customer_id
             self._holds.setdefault(key or "", []).append(hold)
         self._with_credit = customers_with_credit(self.conn)
+        self._as_of = as_of
         self._parked.clear()
         self._not_before.clear()
         self._recorded.clear()
@@ -584,6 +591,40 @@ class Treatment:
         self._skip(work, as_of, "credit", reference, detail)
         return True
 
+    def event_measures(
+        self, work: Any, event: str, on: dt.date, measures: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], str]:
+        """The measures an event rule may carry out in this run, and a note for
+        the transition's reason when they are withheld.
+
+        A claim on hold (its own or its customer's) on the day of the run still
+        moves, since a dispute or a payment is a fact, but gets no letter,
+        call or fee: the measures are withheld and a skip says which and why.
+        They are not sent later; the skip is there for a clerk to decide.
+        """
+        if not measures or not self._holds or self._as_of is None:
+            return measures, ""
+        row = work.row
+        hold = active_hold(self.holds_for(row["id"], row["customer_id"]), self._as_of)
+        if hold is None:
+            return measures, ""
+
+        noun = "measure" if len(measures) == 1 else "measures"
+        names = ", ".join(measures)
+        detail = f"{WITHHELD} {noun} {names} of `{event}` on {on}: {hold.describe()}"
+        self._pending.append(
+            (
+                self._as_of.isoformat(),
+                row["id"],
+                row["customer_id"],
+                "hold",
+                str(hold.id),
+                detail,
+            )
+        )
+        log.debug("claim %s: %s", row["id"], detail)
+        return (), f"; {noun} {names} withheld: on hold {hold.id}"
+
     def next_check(self, claim_id: str, earliest: dt.date | None) -> dt.date | None:
         """The claim's next check, after holds, exclusions and waiting."""
         if claim_id in self._parked:
@@ -628,10 +669,12 @@ class Treatment:
         if key in self._recorded:
             return
         self._recorded.add(key)
+        # Measures withheld from event rules are recorded each time; they do
+        # not stand for the one skip of a claim's timed steps.
         stored = self.conn.execute(
             "SELECT 1 FROM skips WHERE claim_id = ? AND cause = ? "
-            "AND reference IS ? LIMIT 1",
-            (claim_id, cause, reference),
+            "AND reference IS ? AND detail NOT LIKE ? LIMIT 1",
+            (claim_id, cause, reference, f"{WITHHELD} %"),
         ).fetchone()
         if stored:
             return
@@ -689,8 +732,9 @@ def explain_treatment(runner: Any, claim: dict[str, Any], as_of: dt.date) -> lis
         return [
             f"on hold since {hold.starts}, set by {hold.set_by}: {hold.reason}; "
             f"{until} (hold {hold.id} on {hold.target}).",
-            "while held it takes no timed step, measure or fee; payments still "
-            f"apply; {after}.",
+            "while held it takes no timed step, measure or fee; payments and "
+            "events still apply and move it, without the measures of their "
+            f"rules; {after}.",
         ]
 
     wait = policy.resume_wait_days
@@ -753,6 +797,7 @@ def explain_treatment(runner: Any, claim: dict[str, Any], as_of: dt.date) -> lis
 
 __all__ = [
     "EXPIRED",
+    "WITHHELD",
     "explain_treatment",
     "timeline_of",
     "SKIP_CAUSES",

@@ -274,6 +274,9 @@ def _check_rows(
     for at, name, message in _row_problems(kind, named):
         if name in wrong.get(at, ()):
             continue  # its own value is wrong: said once is enough
+        if name not in named:  # a field the file has no column for
+            bad(at, name, "", message)
+            continue
         bad(at, checked.columns[names.index(name)], str(named[name][at]), message)
 
     ids = columns[0]
@@ -353,8 +356,8 @@ def _promise_problems(
     until: Sequence[object],
     nothing: Sequence[object],
 ) -> Iterable[tuple[int, str, str]]:
-    """A promise to pay needs the day it runs until and a positive amount, where
-    the file has those columns."""
+    """A promise to pay needs the day it runs until and a positive amount: a
+    promise without them could never be judged kept or broken."""
     kinds, amounts = named.get("kind", nothing), named.get("amount", nothing)
     for at in [at for at, kind in enumerate(kinds) if kind == "promise_given"]:
         needs = (
@@ -362,11 +365,10 @@ def _promise_problems(
             ("amount", amounts[at], "the amount the customer promised to pay"),
         )
         for name, value, what in needs:
-            # Limitation: a file without the column may update other fields
-            # of stored events, so a missing column is not reported here.
             if name not in named:
-                continue
-            if value is None or value == "":
+                message = f"the file has no `{name}` column, but a promise_given "
+                yield at, name, message + f"event needs {what}"
+            elif value is None or value == "":
                 yield at, name, f"is empty, but a promise_given event needs {what}"
             elif name == "amount" and Decimal(str(value)) <= 0:
                 message = f"{quote(str(value))} is not more than zero; the amount "

@@ -47,6 +47,7 @@ __all__ = [
     "InterestBreakdown",
     "InterestError",
     "InterestPart",
+    "bundled_base_rates",
     "compute_interest",
     "load_base_rates",
     "statutory_points",
@@ -196,6 +197,11 @@ def load_base_rates(path: str | os.PathLike[str] | None = None) -> BaseRateTable
 def _bundled_base_rates() -> BaseRateTable:
     """The bundled table, read once."""
     return load_base_rates()
+
+
+def bundled_base_rates() -> BaseRateTable:
+    """The base rate table shipped with the program (read once, then kept)."""
+    return _bundled_base_rates()
 
 
 def _parse_base_rates(text: str, source: str) -> BaseRateTable:

@@ -32,6 +32,7 @@ from .calendar import Deadline, calendar_for, deadline_of, due_date_of
 from .charges import BatchClaim, ChargeBook
 from .guards import Guard, Seen, attributes_read, compile_guard, describe_value
 from .holds import Treatment
+from .interest import BaseRateTable
 from .machines import SETTLE, EventStep, GroupMachine, MoveRefused, compile_groups
 from .measures import outbox_row
 from .store import Store
@@ -116,10 +117,12 @@ class Runner:
         listeners: Sequence[Listener] = (),
         after_batch: Callable[[int], None] | None = None,
         exhaustive: bool = False,
+        base_rates: BaseRateTable | None = None,
     ) -> None:
         """`exhaustive` is the unoptimised reference path: every claim is looked
         at in every run, whatever its next check, and every move is made by the
-        state machine itself; results are identical, only slower."""
+        state machine itself; results are identical, only slower. `base_rates`
+        is the base rate table for interest (default: the bundled one)."""
         self.store = store
         self.exhaustive = exhaustive
         self.policy = policy
@@ -128,7 +131,7 @@ class Runner:
         self.after_batch = after_batch
         self.machines: dict[str, GroupMachine] = compile_groups(policy.dunnings)
         self.calendar = calendar_for(policy.header.calendar)
-        self.charges = ChargeBook(policy)
+        self.charges = ChargeBook(policy, base_rates=base_rates)
         self.group_rules: list[tuple[str, int, Guard]] = [
             (rule.name, rule.span.line, compile_guard(rule.guard))
             for rule in policy.groups
@@ -293,6 +296,8 @@ class Runner:
                 batch_number += 1
 
         with self._tx():
+            # Interest that waited for the base rate table (engine/charges.py).
+            problems.extend(self.charges.book_waiting(conn, run_id, as_of))
             conn.execute(
                 "UPDATE runs SET status = 'done', finished_at = ? WHERE id = ?",
                 (_now(), run_id),
@@ -398,6 +403,8 @@ class Runner:
         return found
 
     def _anything_due(self, day: str) -> bool:
+        if self.charges.bookable_waiting(self.store.conn):
+            return True  # the base rate table now reaches a payment day
         return bool(
             self._select_due(day, ITEMS) or self._select_due(day, TIMERS)
         ) or bool(
@@ -953,6 +960,10 @@ class Runner:
                 if work.hold_return is None:
                     continue
                 trigger = f"{trigger}:{work.hold_return}"
+            # A held claim moves, but its measures are withheld (holds.py).
+            measures, withheld = self.treatment.event_measures(
+                work, event, on, rule.measures
+            )
             self._move(
                 work,
                 machine,
@@ -961,9 +972,9 @@ class Runner:
                 f"event:{event}",
                 self._rule_text(rule.span.line),
                 rule.span.line,
-                f"{label}: `{event}` on {on}",
+                f"{label}: `{event}` on {on}{withheld}",
                 seen,
-                rule.measures,
+                measures,
             )
             return True
         return False

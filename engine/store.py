@@ -281,6 +281,12 @@ CREATE TABLE skips (
     detail TEXT NOT NULL
 );
 CREATE INDEX skips_claim ON skips(claim_id);
+
+-- The day up to which a paid claim owes interest that could not be booked
+-- yet, because the base rate table did not reach that day.
+ALTER TABLE claims ADD COLUMN interest_until TEXT;
+CREATE INDEX claims_interest_until ON claims(interest_until)
+    WHERE interest_until IS NOT NULL;
 """
 
 _APPEND_ONLY = """

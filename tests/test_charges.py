@@ -11,7 +11,9 @@ import attrs
 import dunlang
 from engine import Claim, Customer, Engine, Event, Money, Payment, Store
 from engine.charges import charges_summary, fee_charge, round_charge
+from engine.interest import load_base_rates
 from engine.records import ChargeRecord
+from engine.runner import Runner
 
 from .conftest import add_claim, add_payment, day, eur, make_engine
 
@@ -453,9 +455,77 @@ def test_a_payment_beyond_the_base_rate_table_does_not_stop_the_run(
     engine.run(day("2026-12-02"))
     add_payment(engine, "P1", "A", "100.00", "2027-01-05")
 
-    engine.run(day("2027-01-05"))
+    result = engine.run(day("2027-01-05"))
 
     assert engine.store.conn.execute(
-        "SELECT state FROM claims WHERE id = 'A'"
-    ).fetchone() == ("paid",)
+        "SELECT state, interest_until FROM claims WHERE id = 'A'"
+    ).fetchone() == ("paid", "2027-01-05")
     assert engine.charges("A") == []
+    assert result.problems == (
+        "interest on 1 paid claim waits for the base rate of 2027-01-01; update "
+        "the base rate table",
+    )
+
+
+RATES_2026 = """\
+valid_from,rate_percent
+2026-01-01,1.27
+2026-07-01,1.52
+"""
+
+
+def test_interest_waits_for_the_base_rate_table_and_is_booked_once(
+    tmp_path: Path,
+) -> None:
+    """Paid 2027-01-10, past a table ending 2026-12-31: no interest charge and a
+    problem line in every run; with the 2027-01-01 rate added, the next run
+    books the exact amount, and later runs book nothing more."""
+    short = tmp_path / "rates.csv"
+    short.write_text(RATES_2026, encoding="utf-8")
+    longer = tmp_path / "rates-2027.csv"
+    longer.write_text(RATES_2026 + "2027-01-01,2.00\n", encoding="utf-8")
+    engine = make_engine(tmp_path, interest_policy("statutory"))
+    add_claim(engine, "A", due="2026-11-30", amount="1000.00", kind="business")
+    add_claim(engine, "B", due="2026-11-30", amount="1000.00", customer="K2")
+    before = Runner(engine.store, engine.policy, base_rates=load_base_rates(short))
+    after = Runner(engine.store, engine.policy, base_rates=load_base_rates(longer))
+    waits = (
+        "interest on 1 paid claim waits for the base rate of 2027-01-01; update "
+        "the base rate table",
+    )
+
+    before.run(day("2026-12-01"))
+    add_payment(engine, "P1", "A", "1000.00", "2027-01-10")
+    paid = before.run(day("2027-01-10"))
+    again = before.run(day("2027-01-11"))
+
+    # Claim B is not paid: its interest is not owed yet and does not wait.
+    assert paid.problems == waits
+    assert again.problems == waits
+    assert charges(engine, "A") == [("flat_fee", "", "40.00", "40.00")]
+
+    booked = after.run(day("2027-01-12"))
+    repeated = after.run(day("2027-01-12"))
+    later = after.run(day("2027-01-13"))
+
+    # 1000.00 from 2026-12-01 (the day after the due date) to 2027-01-10:
+    # 31 days at 1.52 + 9 = 10.52 %: 1000.00 x 10.52 % x 31/365 = 8.9348 -> 8.93;
+    # 10 days at 2.00 + 9 = 11.00 %: 1000.00 x 11.00 % x 10/365 = 3.0137 -> 3.01;
+    # 8.93 + 3.01 = 11.94, booked by the run of 2027-01-12.
+    assert booked.problems == ()
+    assert repeated.nothing_to_do
+    assert later.problems == ()
+    assert charges(engine, "A") == [
+        ("flat_fee", "", "40.00", "40.00"),
+        ("interest", "", "11.94", "11.94"),
+    ]
+    interest = engine.charges("A")[1]
+    assert interest.as_of == day("2027-01-12")
+    assert interest.basis == (
+        "statutory interest: 2026-12-01..2026-12-31 31 days at 10.52 % on "
+        "1000.00 EUR = 8.93 EUR; 2027-01-01..2027-01-10 10 days at 11.00 % on "
+        "1000.00 EUR = 3.01 EUR"
+    )
+    assert engine.store.conn.execute(
+        "SELECT interest_until FROM claims WHERE id = 'A'"
+    ).fetchone() == (None,)

@@ -8,12 +8,12 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from engine import Engine
+from engine import Engine, Event
 from engine.cli.main import cli
 from engine.explain import render_explanation
 from engine.holds import HoldError
 
-from .conftest import add_claim, add_payment, day, make_engine, run_days
+from .conftest import add_claim, add_payment, day, eur, make_engine, run_days
 
 TWO_LETTERS = """\
 policy "Two letters" version "1"
@@ -205,6 +205,158 @@ def test_a_held_claim_paid_in_full_is_settled(tmp_path: Path) -> None:
     assert state == ("paid", "2025-03-12")
 
 
+DISPUTES = """\
+policy "Disputes" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure first_letter = letter "first" fee 5 EUR
+measure check_objection = task "Check the objection" queue "receivables" fee 3 EUR
+
+dunning everyone
+  hold disputed
+  terminal first
+  current -> first after 14 days overdue do first_letter
+  on dispute_opened from current -> disputed do check_objection
+  on dispute_resolved from disputed -> back
+"""
+
+
+def test_an_event_rule_moves_a_held_claim_but_its_measure_is_withheld(
+    tmp_path: Path,
+) -> None:
+    """Dispute on 03-07 while held: to `disputed`, no task, no fee, one skip;
+    the dispute opened again after the release gets its task and fee."""
+    engine = make_engine(tmp_path, DISPUTES)
+    add_claim(engine, "A", due="2025-03-05")
+    engine.hold("A", reason="address check", by="anna", starts=day("2025-03-06"))
+    engine.add_events(
+        [
+            Event("D1", "dispute_opened", day("2025-03-07"), claim_id="A"),
+            Event("D2", "dispute_resolved", day("2025-03-11"), claim_id="A"),
+            Event("D3", "dispute_opened", day("2025-03-12"), claim_id="A"),
+        ]
+    )
+
+    held = run_days(engine, "2025-03-05", "2025-03-09")
+    engine.release("A", by="bob", on=day("2025-03-10"))
+    after = run_days(engine, "2025-03-10", "2025-03-12")
+
+    # 03-07: the dispute is a fact, so the claim moves although it is held.
+    # 03-11: back to `current`; the first letter waits for 14 days overdue
+    # (03-19), so on 03-12 the second dispute moves it again.
+    assert moves_after_allocation(held) == {"2025-03-07": ["A:current->disputed"]}
+    assert moves_after_allocation(after) == {
+        "2025-03-11": ["A:disputed->current"],
+        "2025-03-12": ["A:current->disputed"],
+    }
+    moves = [
+        (t.as_of.isoformat(), t.to_state, t.measures, t.reason)
+        for t in engine.transitions("A")
+        if t.to_state == "disputed"
+    ]
+    assert moves == [
+        (
+            "2025-03-07",
+            "disputed",
+            [],
+            "event D1: `dispute_opened` on 2025-03-07; measure check_objection "
+            "withheld: on hold 1",
+        ),
+        ("2025-03-12", "disputed", ["check_objection"], (
+            "event D3: `dispute_opened` on 2025-03-12"
+        )),
+    ]  # fmt: skip
+    skips = engine.skips(claim_id="A")
+    assert [(s.as_of.isoformat(), s.cause, s.reference, s.detail) for s in skips] == [
+        (
+            "2025-03-07",
+            "hold",
+            "1",
+            "withheld measure check_objection of `dispute_opened` on 2025-03-07: "
+            "held by anna since 2025-03-06: address check, until released",
+        )
+    ]
+    # Only the task of 03-12 goes out, with its fee of 3.00; the withheld one
+    # books nothing, so the fee is not used up by it either.
+    assert [(m.measure, m.as_of.isoformat()) for m in engine.measures("A")] == [
+        ("check_objection", "2025-03-12")
+    ]
+    assert [(c.kind, c.measure, c.amount) for c in engine.charges("A")] == [
+        ("fee", "check_objection", eur("3.00"))
+    ]
+
+
+PROMISES = """\
+policy "Promises" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure reminder = letter "reminder"
+measure broken_promise = letter "broken promise" fee 10 EUR
+measure final = letter "final"
+
+dunning everyone
+  hold promised
+  terminal done
+  current -> reminded after 1 days overdue do reminder
+  on promise_given from reminded -> promised
+  on promise_broken from promised -> final_notice do broken_promise
+  final_notice -> done after 5 days in state do final
+"""
+
+
+def test_a_promise_broken_under_a_customer_hold_sends_no_letter(
+    tmp_path: Path,
+) -> None:
+    """Customer hold from 03-10: the broken promise (03-15) moves the claim
+    without its letter or fee, and the timer of 03-20 is skipped too."""
+    engine = make_engine(tmp_path, PROMISES)
+    add_claim(engine, "A", due="2025-03-05")
+    engine.add_events(
+        [
+            Event(
+                "P1",
+                "promise_given",
+                day("2025-03-07"),
+                claim_id="A",
+                until=day("2025-03-14"),
+                amount=eur("100.00"),
+            )
+        ]
+    )
+    engine.hold(
+        customer_id="K1", reason="insolvency check", by="anna", starts=day("2025-03-10")
+    )
+
+    moves = run_days(engine, "2025-03-05", "2025-03-23")
+
+    # Due Wed 03-05: reminded on 03-06 (1 day overdue), promised on 03-07;
+    # nothing paid by 03-14, so the promise breaks on Sat 03-15 and the claim
+    # goes to final_notice; 5 days in state from 03-15 is Thu 03-20, held.
+    assert moves_after_allocation(moves) == {
+        "2025-03-06": ["A:current->reminded"],
+        "2025-03-07": ["A:reminded->promised"],
+        "2025-03-15": ["A:promised->final_notice"],
+    }
+    held_by = "customer K1 held by anna since 2025-03-10: insolvency check, "
+    skips = engine.skips(claim_id="A")
+    assert [(s.as_of.isoformat(), s.reference, s.detail) for s in skips] == [
+        (
+            "2025-03-15",
+            "1",
+            "withheld measure broken_promise of `promise_broken` on 2025-03-15: "
+            + held_by
+            + "until released",
+        ),
+        ("2025-03-20", "1", held_by + "until released"),
+    ]
+    assert [m.measure for m in engine.measures("A")] == ["reminder"]
+    assert engine.charges("A") == []
+
+
 def test_the_audit_trail_shows_hold_skip_and_release(tmp_path: Path) -> None:
     """audit_changes has set (anna) and release (bob); history shows all three."""
     engine = held_engine(tmp_path)
@@ -258,8 +410,9 @@ def test_why_explains_a_held_claim(tmp_path: Path) -> None:
             "  why: allocated to group `everyone`: first matching rule",
             "on hold since 2025-03-06, set by anna: delivery disputed by phone; "
             "until someone releases it (hold 1 on claim A).",
-            "while held it takes no timed step, measure or fee; payments still "
-            "apply; after the hold its timers continue; the days held do not "
+            "while held it takes no timed step, measure or fee; payments and "
+            "events still apply and move it, without the measures of their "
+            "rules; after the hold its timers continue; the days held do not "
             "count as days in a state.",
         ]
     )

@@ -750,9 +750,9 @@ def test_amounts_fit_the_currency_in_every_kind(store: Store, tmp_path: Path) ->
     load_native(store, tmp_path)
     customers = "id,credit_limit,currency\nC8,100.001,EUR\nC9,100.001,\n"
     payments = "id,claim_id,amount,currency,paid_on\nP8,I1,0.001,EUR,2025-03-01\n"
-    events = "id,claim_id,customer_id,kind,happened_on,amount\n"
-    events += "E8,I1,,promise_given,2025-03-01,10.123\n"
-    events += "E9,,C1,promise_given,2025-03-01,10.123\n"
+    events = "id,claim_id,customer_id,kind,happened_on,until,amount\n"
+    events += "E8,I1,,promise_given,2025-03-01,2025-03-31,10.123\n"
+    events += "E9,,C1,promise_given,2025-03-01,2025-03-31,10.123\n"
 
     with pytest.raises(ImportFailed) as limited:
         import_file(store, "customers", write(tmp_path, "c.csv", customers))
@@ -771,6 +771,36 @@ def test_amounts_fit_the_currency_in_every_kind(store: Store, tmp_path: Path) ->
     assert problems_of(promised, tmp_path) == [
         "e.csv:2: column `amount`: `10.123` has more decimal places than EUR allows (2)"
     ]
+
+
+def test_a_promise_needs_until_and_amount_columns(store: Store, tmp_path: Path) -> None:
+    """A promise_given row in a file without an `until` or `amount` column is
+    refused, naming the row and the missing column; nothing is stored."""
+    load_native(store, tmp_path)
+    before = dump(store)
+    events = "id,claim_id,kind,happened_on,reason\n"
+    events += "E8,I1,dispute_opened,2025-03-01,goods damaged\n"
+    events += "E9,I1,promise_given,2025-03-01,will pay soon\n"
+    partial = "id,claim_id,kind,happened_on,until\n"
+    partial += "E9,I1,promise_given,2025-03-01,2025-03-31\n"
+
+    with pytest.raises(ImportFailed) as neither:
+        import_file(store, "events", write(tmp_path, "e.csv", events))
+    with pytest.raises(ImportFailed) as no_amount:
+        import_file(store, "events", write(tmp_path, "e2.csv", partial))
+
+    # Row 2 is a dispute, which needs neither; row 3 is the promise.
+    assert problems_of(neither, tmp_path) == [
+        "e.csv:3: column `until`: the file has no `until` column, but a "
+        "promise_given event needs the day the customer promised to pay by",
+        "e.csv:3: column `amount`: the file has no `amount` column, but a "
+        "promise_given event needs the amount the customer promised to pay",
+    ]
+    assert problems_of(no_amount, tmp_path) == [
+        "e2.csv:2: column `amount`: the file has no `amount` column, but a "
+        "promise_given event needs the amount the customer promised to pay",
+    ]
+    assert dump(store) == before
 
 
 def test_exact_amounts_with_trailing_zeros_are_accepted(
@@ -1194,7 +1224,9 @@ def test_applied_payments_and_events_cannot_change(
     before = dump(store)
     payments = "id,claim_id,amount,currency,paid_on\nP1,I1,40.00,EUR,2025-02-10\n"
     changed = payments.replace("40.00", "45.00")
-    events = "id,claim_id,kind,happened_on,reason\nE1,I1,promise_given,2025-02-06,\n"
+    # E1 as stored (until 2025-02-28, 60.00) but for its day and its reason.
+    events = "id,claim_id,kind,happened_on,until,amount,reason\n"
+    events += "E1,I1,promise_given,2025-02-06,2025-02-28,60.00,\n"
 
     assert (
         import_file(store, "payments", write(tmp_path, "p.csv", payments)).unchanged
