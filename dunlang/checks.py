@@ -15,7 +15,7 @@ import os
 import re
 import zoneinfo
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property, lru_cache
 
 import babel.numbers
@@ -97,6 +97,9 @@ _ORDERING = frozenset({"<", "<=", ">", ">="})
 _EVENTS = tuple(event.value for event in Event)
 _UNORDERED = frozenset({ValueKind.TEXT, ValueKind.FLAG})
 
+LARGEST_AMOUNT = Decimal(10) ** 15
+"""The largest amount a policy may write, the same limit as on import."""
+
 MAX_TIMER_DAYS = 36500
 """The longest timer a policy may set: a hundred years of days."""
 
@@ -174,6 +177,13 @@ def _name_span(attribute: Attribute) -> Span:
 
 def _percent(value: Decimal) -> str:
     return f"{value.normalize():f} %"
+
+
+def _decimals(places: int) -> str:
+    """`2 decimal places`, `no decimal places`, for hints about a currency."""
+    if places == 0:
+        return "no decimal places"
+    return f"{places} decimal place" + ("" if places == 1 else "s")
 
 
 @lru_cache(maxsize=1)
@@ -573,6 +583,36 @@ class _Checker:
                 span,
                 f"the policy works in {self.currency} ({where}); write "
                 f"{money.amount} {self.currency}, or change the policy currency",
+            )
+        else:
+            self._check_amount(money, span, what)
+
+    def _check_amount(self, money: Money, span: Span, what: str) -> None:
+        """An amount the engine can book: at most LARGEST_AMOUNT, and no finer
+        than the smallest unit of its currency (0.01 EUR, 1 JPY)."""
+        amount, currency = money.amount, money.currency
+        if amount > LARGEST_AMOUNT:
+            self.report(
+                "E214",
+                f"{what} is {amount:f} {currency}, more than the largest amount "
+                "the engine books",
+                span,
+                f"an amount may be at most {LARGEST_AMOUNT:f} (10^15), as on "
+                "import; write a smaller amount",
+            )
+            return
+        places = babel.numbers.get_currency_precision(currency)
+        exponent = amount.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            unit = Decimal(1).scaleb(-places)
+            self.report(
+                "E214",
+                f"{what} is {amount:f} {currency}, finer than {unit:f}, the "
+                f"smallest unit of {currency}",
+                span,
+                f"amounts in {currency} have {_decimals(places)}; write it like "
+                f"{max(amount.quantize(unit, rounding=ROUND_HALF_UP), unit):f} "
+                f"{currency}",
             )
 
     # ---- guards -------------------------------------------------------------

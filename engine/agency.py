@@ -5,7 +5,8 @@ agency. `export_handover` writes, per agency, one file of every pending item's
 claim (customer, amounts, fees and interest as of the day, the claim's moves)
 and, in the same transaction, marks each item sent, records a `handovers` row
 and sets `claims.agency`. A claim is handed to an agency once: exporting again
-writes nothing new.
+writes nothing new. Items queued by a run after the day of the export,
+and items of claims on hold that day, are left pending.
 
 `import_agency_report` reads an agency's report (CSV): money it collected
 becomes payments on the claims, which the next run applies; a claim it gives
@@ -50,7 +51,15 @@ from .mapping import (
     quote,
     too_precise,
 )
-from .outbox import DONE, PENDING, SENT, UNDELIVERABLE, record_delivery
+from .outbox import (
+    DONE,
+    PENDING,
+    SENT,
+    UNDELIVERABLE,
+    HeldBack,
+    held_back,
+    record_delivery,
+)
 from .reading import Source, read_source
 from .store import Store
 
@@ -99,13 +108,15 @@ _REQUIRED = REPORT_COLUMNS[:3]
 @frozen
 class HandoverFile:
     """What one export did for one agency: the files written, the claims in
-    them, and the claims whose item was closed without a handover."""
+    them, the claims whose item was closed without a handover, and the items
+    left pending (queued after the day of the handover, or on hold)."""
 
     agency: str
     on: dt.date
     files: tuple[str, ...]
     claims: tuple[str, ...]
     skipped: tuple[str, ...] = ()
+    held_back: tuple[HeldBack, ...] = ()
 
 
 @frozen
@@ -138,6 +149,8 @@ def export_handover(
     `handovers` row and `claims.agency` are recorded, then it is committed; if
     anything fails the file is removed and nothing is recorded. An item whose
     claim is settled, or already with that agency, is closed without a file row.
+    An item queued by a run after `on`, or whose claim or customer is on hold
+    on `on`, is left pending and untouched (`HandoverFile.held_back`).
     """
     if form not in FORMATS:
         raise ValueError(f"{quote(form)} is not a handover format ({one_of(FORMATS)})")
@@ -168,16 +181,27 @@ def _export_one(
     written: list[Path] = []
     with _removed_on_failure(store, written), store.transaction() as conn:
         items = conn.execute(
-            "SELECT m.id, m.claim_id, c.settled_on, h.handed_over_on FROM measures m "
+            "SELECT m.id, m.claim_id, c.settled_on, h.handed_over_on, m.as_of "
+            "FROM measures m "
             "JOIN claims c ON c.id = m.claim_id LEFT JOIN handovers h "
             "ON h.claim_id = m.claim_id AND h.agency = m.agency "
             "WHERE m.kind = ? AND m.status = ? AND coalesce(m.agency, '') = ? "
             "ORDER BY m.id",
             (AGENCY, PENDING, agency),
         ).fetchall()
+        held = tuple(
+            held_back(
+                conn,
+                [(row[0], row[1], dt.date.fromisoformat(row[4])) for row in items],
+                on,
+            )
+        )
+        aside = {ident for group in held for ident in group.items}
         chosen: dict[str, int] = {}
         skipped = []
-        for ident, claim, settled_on, handed_on in items:
+        for ident, claim, settled_on, handed_on, _ in items:
+            if ident in aside:
+                continue
             if settled_on is not None:
                 detail = f"not handed over: the claim was settled on {settled_on}"
                 status = DONE
@@ -193,7 +217,7 @@ def _export_one(
             )
             skipped.append(claim)
         if not chosen:
-            return HandoverFile(agency, on, (), (), tuple(skipped))
+            return HandoverFile(agency, on, (), (), tuple(skipped), held)
 
         rows = _handover_rows(conn, list(chosen), on)
         paths = _file_names(folder, agency, on, form)
@@ -216,7 +240,7 @@ def _export_one(
             _write_atomically(path, _file_text(path, agency, on, rows), written)
     log.info("handed %s claims to %s in %s", len(rows), agency, written)
     files = tuple(str(path) for path in written)
-    return HandoverFile(agency, on, files, tuple(chosen), tuple(skipped))
+    return HandoverFile(agency, on, files, tuple(chosen), tuple(skipped), held)
 
 
 @contextmanager

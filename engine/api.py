@@ -28,6 +28,7 @@ from .calls import CallItem, CallResult, call_list, record_call
 from .credits import Credit, add_credits, use_credit
 from .explain import Explanation, TimelineEntry, explain, history
 from .holds import Hold, Skip, holds_of, release_hold, set_hold, skips_of
+from .interest import BaseRateTable, load_base_rates
 from .outbox import OutboxItem, outbox_items
 from .plans import Instalment, add_plan
 from .promises import give_promise, open_dispute, resolve_dispute
@@ -51,16 +52,34 @@ class Engine:
     """A dunning engine: one store, one policy."""
 
     def __init__(
-        self, store: Store, policy: Policy, *, batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        store: Store,
+        policy: Policy,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        base_rates: BaseRateTable | None = None,
     ) -> None:
+        """`base_rates` is the base rate table for interest (default: the
+        bundled one; see `load_base_rates`)."""
         self.store = store
         self.policy = policy
-        self._runner = Runner(store, policy, batch_size=batch_size)
+        self._runner = Runner(
+            store, policy, batch_size=batch_size, base_rates=base_rates
+        )
 
     @classmethod
-    def open(cls, db_path: str | Path, policy_path: str | Path) -> Engine:
-        """Open (or create) a database and load a policy file."""
-        return cls(Store.open(db_path), load_policy(policy_path))
+    def open(
+        cls,
+        db_path: str | Path,
+        policy_path: str | Path,
+        *,
+        base_rates: str | Path | None = None,
+    ) -> Engine:
+        """Open (or create) a database and load a policy file; `base_rates` is
+        a base rate CSV file to use instead of the bundled table (BaseRateError
+        when it cannot be used)."""
+        table = load_base_rates(base_rates) if base_rates is not None else None
+        return cls(Store.open(db_path), load_policy(policy_path), base_rates=table)
 
     def on_transition(self, callback: Listener) -> Listener:
         """Call `callback(step)` for every move, after it is committed."""

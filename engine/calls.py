@@ -7,6 +7,11 @@ how much is at stake. The result of a call is recorded on the item (through
 table): a customer reached closes it, no answer leaves it on the list for
 another attempt, and a promise to pay closes it and records a `promise_given`
 event that the next run applies.
+
+The call list of a day leaves out items queued by a run after that day and
+items of claims on hold that day (`calls_on` says which and why). A call
+result is recorded on a held claim all the same: the call may have been made
+before the hold, and it changes no claim by itself.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dunlang.model import Money
 from .charges import charges_summary
 from .mapping import quote, too_precise
 from .measures import round_money
-from .outbox import DONE, FAILED, PENDING, record_delivery
+from .outbox import DONE, FAILED, PENDING, HeldBack, held_back, record_delivery
 from .store import Store
 
 __all__ = [
@@ -36,8 +41,10 @@ __all__ = [
     "OUTCOMES",
     "CallError",
     "CallItem",
+    "CallList",
     "CallResult",
     "call_list",
+    "calls_on",
     "call_rows",
     "customer_phone",
     "money_text",
@@ -112,6 +119,14 @@ class CallResult:
     event_id: str | None = None
 
 
+@frozen
+class CallList:
+    """The calls to make on a day, and the phone items left off the list."""
+
+    items: tuple[CallItem, ...]
+    held_back: tuple[HeldBack, ...] = ()
+
+
 # ---- the call list ------------------------------------------------------------
 
 
@@ -133,11 +148,19 @@ def call_list(
     Sorted by days overdue (most first), then open amount (largest first), then
     claim id and item, so the list reads the same on every call.
     """
+    return list(calls_on(conn, on, queue=queue).items)
+
+
+def calls_on(
+    conn: sqlite3.Connection, on: dt.date, *, queue: str | None = None
+) -> CallList:
+    """The call list of a day (as `call_list`), and the phone items left off it:
+    those queued by a run after `on` and those of claims on hold on `on`."""
     select = (
         "SELECT m.id, coalesce(m.queue, ''), m.claim_id, m.customer_id, "
         "coalesce(u.name, ''), u.attributes, c.state, m.measure, c.due_date, "
         "c.open_amount, c.currency, m.attempts, m.last_error, t.rule, t.reason, "
-        "m.status FROM measures m JOIN claims c ON c.id = m.claim_id "
+        "m.status, m.as_of FROM measures m JOIN claims c ON c.id = m.claim_id "
         "LEFT JOIN customers u ON u.id = m.customer_id "
         "LEFT JOIN transitions t ON t.id = m.transition_id "
         "WHERE m.kind = ? AND m.status IN (?, ?) AND c.settled_on IS NULL"
@@ -147,6 +170,13 @@ def call_list(
         select += " AND m.queue = ?"
         parameters.append(queue)
     rows = conn.execute(select, parameters).fetchall()
+    held = tuple(
+        held_back(
+            conn, [(row[0], row[2], dt.date.fromisoformat(row[16])) for row in rows], on
+        )
+    )
+    aside = {ident for group in held for ident in group.items}
+    rows = [row[:16] for row in rows if row[0] not in aside]
     charges = charges_summary(conn, sorted({row[2] for row in rows}), on)
 
     items = []
@@ -178,7 +208,7 @@ def call_list(
         key=lambda i: (-i.days_overdue, -i.open_amount.amount, i.claim_id, i.item_id)
     )
     log.debug("call list for %s: %s items", on, len(items))
-    return items
+    return CallList(tuple(items), held)
 
 
 def money_text(money: Money) -> str:
@@ -276,8 +306,9 @@ def record_call(
     `reached` closes the item (done); `no-answer` marks it failed, so it stays
     on the call list with one more attempt; `promise` closes it and adds a
     `promise_given` event (dated `on`, with `until`, `amount` and `by` as the
-    actor) for the next run. Every argument is checked before anything is
-    written; CallError says what is wrong.
+    actor) for the next run. A call cannot be made before the run that queued
+    it; a claim on hold may still get its call recorded. Every argument is
+    checked before anything is written; CallError says what is wrong.
     """
     conn = store.conn
     if outcome not in OUTCOMES:
@@ -289,7 +320,7 @@ def record_call(
     if claim is None:
         raise CallError(f"there is no claim {quote(claim_id)}")
     item = conn.execute(
-        "SELECT id, attempts FROM measures WHERE claim_id = ? AND kind = ? "
+        "SELECT id, attempts, as_of FROM measures WHERE claim_id = ? AND kind = ? "
         "AND status IN (?, ?) ORDER BY id LIMIT 1",
         (claim_id, PHONE, PENDING, FAILED),
     ).fetchone()
@@ -297,6 +328,13 @@ def record_call(
         raise CallError(
             f"claim {quote(claim_id)} has no open phone call in the outbox (none "
             "pending or failed); there is nothing to record the call on"
+        )
+    queued = dt.date.fromisoformat(item[2])
+    if on < queued:
+        raise CallError(
+            f"the call on {on.isoformat()} is before {queued.isoformat()}, the day "
+            f"the run queued phone item {item[0]} of claim {quote(claim_id)}; give "
+            f"--on {queued.isoformat()} or a later day"
         )
     open_amount = Money(Decimal(claim[0]), claim[1])
     promised = _check_promise(outcome, on, until, amount, open_amount)

@@ -50,6 +50,8 @@ __all__ = [
 
 ONE_DAY = dt.timedelta(days=1)
 FEE_KINDS = ("fee", "flat_fee")
+CANCELLED = "; cancelled: "
+"""How the basis of a charge a back-dated payment cancelled goes on."""
 
 
 class ChargesError(ValueError):
@@ -177,8 +179,9 @@ def _stored_principal(
         (
             Decimal(amount) - Decimal(left)
             for amount, left in conn.execute(
-                "SELECT amount, open_amount FROM charges WHERE claim_id = ?",
-                (claim_id,),
+                "SELECT amount, open_amount FROM charges WHERE claim_id = ? "
+                "AND instr(basis, ?) = 0",
+                (claim_id, CANCELLED),
             )
         ),
         Decimal(0),
@@ -313,6 +316,9 @@ class BatchClaim:
     open_before: Decimal
     open_amount: Decimal
     steps: tuple[tuple[int, dt.date, tuple[str, ...]], ...] = field(default=())
+    bases: tuple[Decimal, ...] = field(default=())
+    """For each step, what its measures ask for: the base of a percentage fee
+    (under a payment plan, the overdue part). Empty: the open principal."""
     interest: str | None = None
     """The stored interest terms (`claims.interest`), None while it is off."""
     interest_since: str | None = None
@@ -349,6 +355,15 @@ class ChargeBook:
         self._rows: list[tuple[Any, ...]] = []
         self._switched: dict[str, tuple[str, str]] = {}
         self._waiting: dict[str, str | None] = {}
+        # Fees the last `book` charged, by transition id and measure, and the
+        # (claim, measure) pairs that already have their fee.
+        self._fees: dict[tuple[int, str], Decimal] = {}
+        self._charged: set[tuple[str, str]] = set()
+
+    def fees_booked(self) -> dict[tuple[int, str], Decimal]:
+        """The fees the last `book` charged, by transition id and measure name;
+        a measure whose fee the claim was charged before is not among them."""
+        return dict(self._fees)
 
     @property
     def table(self) -> BaseRateTable:
@@ -376,6 +391,7 @@ class ChargeBook:
         self._rows.clear()
         self._switched.clear()
         self._waiting.clear()
+        self._charged.clear()
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         """Write the charges and interest switches noted so far."""
@@ -413,6 +429,7 @@ class ChargeBook:
     ) -> dict[str, Decimal]:
         """Write the batch's charges; the open principal of each claim whose
         payments also paid charges (the run stores that instead)."""
+        self._fees = {}
         try:
             wanted = [
                 claim
@@ -422,6 +439,7 @@ class ChargeBook:
             ]
             if not wanted:
                 return {}
+            self._charged = self._fees_charged(conn, wanted)
             debtors = self._debtors(conn, {c.customer_id for c in wanted})
             adjusted: dict[str, Decimal] = {}
             for claim in wanted:
@@ -491,6 +509,30 @@ class ChargeBook:
             ).fetchone()
         )
 
+    def _fees_charged(
+        self, conn: sqlite3.Connection, claims: Sequence[BatchClaim]
+    ) -> set[tuple[str, str]]:
+        """(claim, measure) pairs among these claims whose fee is booked already:
+        a fee is charged once per claim and measure."""
+        with_fees = {name for name, m in self.measures.items() if m.fee is not None}
+        ids = [
+            claim.claim_id
+            for claim in claims
+            if any(set(names) & with_fees for _, _, names in claim.steps)
+        ]
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(
+                conn.execute(
+                    f"SELECT claim_id, measure FROM charges WHERE kind = 'fee' "
+                    f"AND claim_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
+        return found
+
     @staticmethod
     def _debtors(conn: sqlite3.Connection, ids: set[str]) -> dict[str, str]:
         marks = ", ".join("?" for _ in ids)
@@ -519,13 +561,14 @@ class ChargeBook:
                 used += self._pay(conn, claim, debtor, payments[index], run_id, as_of)
                 principal = payments[index].open_before - payments[index].amount
                 index += 1
+            base = claim.bases[position] if claim.bases else principal
             for name in names:
                 self._measure(
                     conn,
                     claim,
                     debtor,
                     self.measures[name],
-                    Money(max(principal, Decimal(0)), claim.currency),
+                    Money(max(base, Decimal(0)), claim.currency),
                     transition_id,
                     day,
                     run_id,
@@ -548,12 +591,16 @@ class ChargeBook:
         as_of: dt.date,
     ) -> None:
         """The fee of a measure, once per claim; interest switched on, once."""
-        if measure.fee is not None:
+        charged = (claim.claim_id, measure.name)
+        if measure.fee is not None and charged not in self._charged:
             amount, basis = fee_charge(measure.fee, principal, self.step)
             self._insert(
                 conn, claim, "fee", measure.name, amount, basis, run_id,
                 transition_id, as_of,
             )  # fmt: skip
+            self._charged.add(charged)
+            if amount.amount > 0:
+                self._fees[(transition_id, measure.name)] = amount.amount
         if measure.interest is None:
             return
 
@@ -593,6 +640,7 @@ class ChargeBook:
         exceeds the principal pay open charges, oldest first."""
         after = payment.open_before - payment.amount
         if payment.open_before > 0 and after <= 0:
+            self._cancel_after(conn, claim.claim_id, payment.on)
             self._book_interest(conn, claim, debtor, payment.on, run_id, as_of)
         if payment.kind != "payment":
             return Decimal(0)
@@ -617,6 +665,44 @@ class ChargeBook:
             )
             used += share
         return used
+
+    def _cancel_after(
+        self, conn: sqlite3.Connection, claim_id: str, paid_on: dt.date
+    ) -> None:
+        """Cancel the open fees and flat fee booked for steps after the day the
+        principal was paid in full: a payment recorded late (back-dated) shows
+        that the customer owed them nothing. The rows stay, with open amount 0,
+        `settled_on` the payment day and the reason in the basis; each change
+        lands in `audit_changes`."""
+        self._flush(conn)  # fees booked earlier in this batch count too
+        day = paid_on.isoformat()
+        marks = ", ".join("?" for _ in FEE_KINDS)
+        rows = conn.execute(
+            f"SELECT id, kind, measure, as_of, open_amount, basis FROM charges "
+            f"WHERE claim_id = ? AND kind IN ({marks}) AND as_of > ? "
+            "AND settled_on IS NULL ORDER BY id",
+            (claim_id, *FEE_KINDS, day),
+        ).fetchall()
+        now = _now()
+        for ident, kind, measure, step_day, left, basis in rows:
+            note = f"the claim was paid on {day}, before the step of {step_day}"
+            conn.execute(
+                "UPDATE charges SET open_amount = ?, settled_on = ?, basis = ? "
+                "WHERE id = ?",
+                (_zero_text(left), day, basis + CANCELLED + note, ident),
+            )
+            what = f"{kind.replace('_', ' ')} {measure}".strip()
+            source = f"{what} cancelled: {note}"
+            conn.executemany(
+                "INSERT INTO audit_changes (recorded_at, actor, table_name, row_id, "
+                "field, old_value, new_value, source) "
+                "VALUES (?, 'run', 'charges', ?, ?, ?, ?, ?)",
+                [
+                    (now, str(ident), "open_amount", left, _zero_text(left), source),
+                    (now, str(ident), "settled_on", None, day, source),
+                ],
+            )
+            log.info("claim %s: %s", claim_id, source)
 
     def _book_interest(
         self,
@@ -703,3 +789,12 @@ class ChargeBook:
                 basis,
             ),
         )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _zero_text(amount: str) -> str:
+    """Zero with the decimals of a stored amount: `0.00` for `20.00`."""
+    return str(Decimal(amount) * 0)

@@ -19,6 +19,7 @@ customer credits and small balances (see `credits.py`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from .calendar import BusinessCalendar, due_date_of
 from .credits import covering_credit, customers_with_credit, small_balance
 from .guards import Guard, Seen, attributes_read, compile_guard, describe_value
 from .machines import GroupMachine
+from .plans import waiting_note
 
 log = logging.getLogger(__name__)
 
@@ -448,6 +450,51 @@ def active_hold(holds: Iterable[Hold], day: dt.date) -> Hold | None:
     return current[0] if current else None
 
 
+def holds_in_force(
+    conn: sqlite3.Connection, claim_ids: Iterable[str], day: dt.date
+) -> dict[str, Hold]:
+    """The hold that keeps each of these claims out of dunning on `day`, by claim.
+
+    A claim's own hold comes before its customer's; claims held by nothing are
+    left out. For commands that carry out the outbox (send, agency export, the
+    call list), which must leave held claims alone.
+    """
+    wanted = sorted(set(claim_ids))
+    if not wanted:
+        return {}
+    owners = dict(
+        conn.execute(
+            "SELECT id, customer_id FROM claims WHERE id IN "
+            "(SELECT value FROM json_each(?))",
+            (json.dumps(wanted),),
+        ).fetchall()
+    )
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM holds WHERE kind = 'hold' AND starts <= ? AND "
+        "(claim_id IN (SELECT value FROM json_each(?)) "
+        "OR customer_id IN (SELECT value FROM json_each(?)))",
+        (day.isoformat(), json.dumps(wanted), json.dumps(sorted(set(owners.values())))),
+    )
+    by_claim: dict[str, list[Hold]] = {}
+    by_customer: dict[str, list[Hold]] = {}
+    for row in rows:
+        hold = _hold(row)
+        if hold.claim_id is not None:
+            by_claim.setdefault(hold.claim_id, []).append(hold)
+        elif hold.customer_id is not None:
+            by_customer.setdefault(hold.customer_id, []).append(hold)
+
+    found: dict[str, Hold] = {}
+    for claim_id in wanted:
+        customer = owners.get(claim_id, "")
+        current = active_hold(
+            by_claim.get(claim_id, []) + by_customer.get(customer, []), day
+        )
+        if current is not None:
+            found[claim_id] = current
+    return found
+
+
 # ---- exclusions ----------------------------------------------------------------
 
 
@@ -555,7 +602,9 @@ class Treatment:
                 self._parked[claim_id] = None
                 return STOP
 
-        if self.policy.small_balance is not None:
+        # Only a claim whose due date has passed is a small balance: typically
+        # the rest after a partial payment, never an invoice not yet due.
+        if self.policy.small_balance is not None and _overdue(work):
             found_small = small_balance(self.policy.small_balance, work.open_amount)
             if found_small is not None:
                 rule, detail, write_off = found_small
@@ -691,6 +740,12 @@ class Treatment:
         log.debug("claim %s skipped: %s", claim_id, detail)
 
 
+def _overdue(work: Any) -> bool:
+    """True when the claim's due date (under a plan: the earliest unpaid
+    instalment's) has passed."""
+    return bool(work.facts["claim"]["days_overdue"] > 0)
+
+
 # ---- explaining ----------------------------------------------------------------
 
 
@@ -767,7 +822,7 @@ def explain_treatment(runner: Any, claim: dict[str, Any], as_of: dt.date) -> lis
         notes.append("it takes no step and no measure, and stays in reports.")
         return notes
 
-    if policy.small_balance is not None:
+    if policy.small_balance is not None and _overdue(work):
         found_small = small_balance(policy.small_balance, work.open_amount)
         if found_small is not None:
             _, _, write_off = found_small
@@ -782,6 +837,11 @@ def explain_treatment(runner: Any, claim: dict[str, Any], as_of: dt.date) -> lis
                 )
             )
             return notes
+
+    # Under a payment plan with nothing overdue (engine/plans.py).
+    planned = waiting_note(conn, claim, as_of)
+    if planned:
+        return notes + planned
 
     measures = tuple(policy.measures)
     covered = covering_credit(
@@ -808,6 +868,7 @@ __all__ = [
     "Verdict",
     "active_hold",
     "expire_holds",
+    "holds_in_force",
     "holds_of",
     "release_hold",
     "set_hold",

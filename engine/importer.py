@@ -349,6 +349,31 @@ def _row_problems(
                 message + f"{happened[at]}; an event cannot end before it happens",
             )
         yield from _promise_problems(named, until, nothing)
+        for at, event in enumerate(named.get("kind", nothing)):
+            other_way = _OTHER_WAY.get(str(event))
+            if other_way:
+                yield (
+                    at,
+                    "kind",
+                    f"{quote(str(event))} is not imported as an "
+                    + (f"event: {other_way}"),
+                )
+
+
+_PAYMENTS_FILE = "import it with the payments (`dunning import payments FILE`)"
+_ENGINE_ADDS = "the engine adds it itself"
+_OTHER_WAY = {
+    "payment": f"a payment must reduce what is open; {_PAYMENTS_FILE}",
+    "partial_payment": f"a payment must reduce what is open; {_PAYMENTS_FILE}",
+    "credit_note": f"a credit note must reduce what is open; {_PAYMENTS_FILE} "
+    "with kind credit_note",
+    "promise_kept": f"{_ENGINE_ADDS} when the payments reach the promised amount",
+    "promise_broken": f"{_ENGINE_ADDS} on the first run after the promise ends",
+    "instalment_missed": f"{_ENGINE_ADDS} for a payment plan (`dunning plan`)",
+    "agency_returned": f"{_ENGINE_ADDS} when an agency report is imported "
+    "(`dunning agency import`)",
+}
+"""Event kinds that an events file may not carry, and the way they come."""
 
 
 def _promise_problems(
@@ -524,7 +549,7 @@ def _compare(
         at for at, name in enumerate(fields) if name in ("amount", "credit_limit")
     }
     width = len(fields) - 1
-    new_currency: list[_Record] = []
+    new_currency: list[tuple[_Record, str]] = []
     for identity, found in checked.records.items():
         line, _, record, attributes = found
         old = existing.get(identity) if existing else None
@@ -579,15 +604,16 @@ def _refuse_changes(
     found: _Record,
     stored: dict[str, object],
     changes: list[_Change],
-    new_currency: list[_Record],
+    new_currency: list[tuple[_Record, str]],
     problems: list[Problem],
 ) -> None:
     """Refuse any change to a payment or event a run has applied; note a claim
-    whose currency changes (refused if it has payments)."""
+    whose currency or customer changes (refused once it is being dunned)."""
     kind, identity = checked.kind, str(found[2][0])
     if kind == "claims":
-        if any(name == "currency" for name, _, _ in changes):
-            new_currency.append(found)
+        new_currency += [
+            (found, name) for name, _, _ in changes if name in _FIXED_CLAIM_FIELDS
+        ]
         return
     if stored.get("applied_run") is None:
         return
@@ -649,29 +675,63 @@ def _open_amount(
     return str(moved)
 
 
+_FIXED_CLAIM_FIELDS = {"currency": "currency", "customer_id": "customer"}
+"""Fields of a claim that stay as they are once the claim is being dunned."""
+
+
 def _refuse_new_currency(
     conn: sqlite3.Connection,
     checked: _Checked,
-    claims: list[_Record],
+    claims: list[tuple[_Record, str]],
     problems: list[Problem],
 ) -> None:
-    """A claim with payments keeps its currency: its payments are in it."""
+    """A claim keeps its currency and its customer once the engine has taken it
+    on (it has a state) or it has payments or charges: they are in its currency
+    and booked to its customer."""
     if not claims:
         return
-    select = "SELECT DISTINCT claim_id FROM payments "
-    select += "WHERE claim_id IN (SELECT value FROM json_each(?))"
-    wanted = sorted({str(found[2][0]) for found in claims})
-    paid = {row[0] for row in conn.execute(select, (json.dumps(wanted),))}
-    at = checked.fields.index("currency")
-    for found in sorted(claims, key=lambda found: (found[0], found[1] or 0)):
-        identity, currency = str(found[2][0]), found[2][at] or ""
-        if identity not in paid:
-            continue
-        message = f"{quote(currency)} would change the currency of claim "
-        message += f"{quote(identity)}, which already has payments; import it as a "
-        problems.append(
-            checked.problem(found, "currency", currency, message + "new claim")
+    wanted = json.dumps(sorted({str(found[2][0]) for found, _ in claims}))
+    inside = "IN (SELECT value FROM json_each(?))"
+    why: dict[str, str] = {}
+    queries = (
+        (
+            "payments booked",
+            f"SELECT DISTINCT claim_id FROM payments WHERE claim_id {inside}",
+        ),
+        (
+            "charges booked",
+            f"SELECT DISTINCT claim_id FROM charges WHERE claim_id {inside}",
+        ),
+        ("", f"SELECT id FROM claims WHERE state IS NOT NULL AND id {inside}"),
+    )
+    for reason, select in queries:
+        for (identity,) in conn.execute(select, (wanted,)):
+            why.setdefault(identity, reason)
+    stored = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            f"SELECT id, currency, customer_id FROM claims WHERE id {inside}",
+            (wanted,),
         )
+    }
+
+    ordered = sorted(claims, key=lambda item: (item[0][0], item[0][1] or 0))
+    for found, name in ordered:
+        identity = str(found[2][0])
+        if identity not in why:
+            continue
+        value = str(found[2][checked.fields.index(name)] or "")
+        currency, customer = stored[identity]
+        booked = f" with {why[identity]}" if why[identity] else ""
+        message = f"claim {quote(identity)} is being dunned in {currency} for "
+        message += f"customer {quote(customer)}{booked}; "
+        if name == "currency":
+            message += "a claim's currency cannot change — credit it and issue a "
+            message += "new one"
+        else:
+            message += "a claim cannot move to another customer — credit it and "
+            message += "issue a new one to the right customer"
+        problems.append(checked.problem(found, name, value, message))
 
 
 def _check_references(
@@ -736,6 +796,24 @@ def _check_references(
         fits = too_precise(amount, str(currency)) if amount and currency else None
         if amount and fits:
             problems.append(checked.problem(found, "amount", amount, fits))
+        kind_at = fields.index("kind") if kind == "events" else None
+        if amount and kind_at is not None and record[kind_at] == "promise_given":
+            owed = _still_owed(conn, str(claim))
+            if owed is not None and Decimal(str(amount)) > owed:
+                message = f"{quote(str(amount))} is more than claim {quote(claim)} "
+                message += f"still owes ({owed} {currency}); a promise can be at "
+                message += "most the open amount"
+                problems.append(checked.problem(found, "amount", amount, message))
+
+
+def _still_owed(conn: sqlite3.Connection, claim: str) -> Decimal | None:
+    """What a stored claim still owes as far as the runs have applied payments
+    (a payment not yet applied may be dated after the promise); None for a
+    claim not stored yet."""
+    row = conn.execute(
+        "SELECT open_amount FROM claims WHERE id = ?", (claim,)
+    ).fetchone()
+    return None if row is None else Decimal(str(row[0]))
 
 
 def _referred(records: list[_Record], at: int) -> set[str]:

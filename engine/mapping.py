@@ -19,6 +19,7 @@ import functools
 import gc
 import importlib.resources
 import logging
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
-from babel.numbers import get_currency_precision
+from babel.numbers import get_currency_precision, list_currencies
 
 from dunlang.model import Event
 
@@ -47,9 +48,11 @@ __all__ = [
     "attribute_key",
     "bundled_mappings",
     "currency_places",
+    "known_currencies",
     "load_mapping",
     "native_table",
     "too_precise",
+    "unknown_currency",
 ]
 
 log = logging.getLogger(__name__)
@@ -388,11 +391,36 @@ def too_precise(amount: str, currency: str) -> str | None:
     return f"{quote(amount)} has more decimal places than {currency} allows ({places})"
 
 
-def parse_currency(text: str) -> str:
-    """A currency code of three upper-case letters, or BadValue."""
+@functools.cache
+def known_currencies() -> frozenset[str]:
+    """The currency codes babel knows (ISO 4217, with historic ones)."""
+    return frozenset(list_currencies())
+
+
+def unknown_currency(text: str) -> str | None:
+    """Why `text` is not a currency code babel knows, with the closest known
+    code when one is near (`EUX`: did you mean EUR?), or None when it is one."""
     if not _CURRENCY.fullmatch(text):
-        expected = "is not a currency (expected 3 upper-case letters like EUR)"
-        raise BadValue(f"{quote(text)} {expected}")
+        return (
+            f"{quote(text)} is not a currency (expected 3 upper-case letters like EUR)"
+        )
+    if text in known_currencies():
+        return None
+
+    def closeness(code: str) -> tuple[float, int]:
+        ratio = difflib.SequenceMatcher(None, text, code).ratio()
+        return ratio, len(os.path.commonprefix([text, code]))
+
+    best = max(known_currencies(), key=closeness)
+    guess = f"; did you mean {best}?" if closeness(best)[0] >= 0.6 else ""
+    return f"{quote(text)} is not a known currency code{guess}"
+
+
+def parse_currency(text: str) -> str:
+    """A currency code babel knows, or BadValue."""
+    problem = unknown_currency(text)
+    if problem:
+        raise BadValue(problem)
     return text
 
 

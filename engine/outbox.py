@@ -10,6 +10,10 @@ step, so that a run can be reviewed first. Every attempt is appended to the
 - `undeliverable`: cannot be carried out as it stands (no address at all);
   a person must act, it is never retried by itself;
 - `done`: work for a person finished (a call made, a task completed).
+
+Commands that carry items out (send, agency export, the call list) leave some
+alone on their day, untouched: items a run queued after that day, and items
+of claims on hold that day (`held_back`).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from attrs import frozen
 
 from dunlang.model import Money
+
+from .holds import holds_in_force
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +55,20 @@ def record_delivery(
     detail: str | None = None,
     document: str | None = None,
     at: dt.datetime | None = None,
+    fallback: bool = False,
 ) -> None:
     """Record one attempt at carrying out a measure, and its outcome.
 
     Runs inside the caller's transaction. An item that is already sent,
     undeliverable or done is never changed again: asking to is an error, so
-    that nothing is sent twice.
+    that nothing is sent twice. `fallback`: this channel cannot reach the
+    customer (the attempt is recorded `undeliverable`) but another one follows
+    in the same transaction, so the item keeps its status.
     """
     if status not in STATUSES or status == PENDING:
         raise OutboxError(f"`{status}` is not an outcome of an attempt")
+    if fallback and status != UNDELIVERABLE:
+        raise OutboxError("only an undeliverable attempt falls back to a channel")
     row = conn.execute(
         "SELECT status FROM measures WHERE id = ?", (measure_id,)
     ).fetchone()
@@ -74,6 +85,13 @@ def record_delivery(
         "document) VALUES (?, ?, ?, ?, ?, ?)",
         (measure_id, stamp, channel, status, detail, document),
     )
+    if fallback:
+        conn.execute(
+            "UPDATE measures SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (detail, measure_id),
+        )
+        log.debug("outbox item %s: %s undeliverable, falls back", measure_id, channel)
+        return
     conn.execute(
         "UPDATE measures SET status = ?, attempts = attempts + 1, last_error = ?, "
         "channel = ?, sent_at = CASE WHEN ? IN ('sent', 'done') THEN ? "
@@ -89,6 +107,75 @@ def record_delivery(
         ),
     )
     log.debug("outbox item %s: %s via %s", measure_id, status, channel)
+
+
+# ---- items left alone ----------------------------------------------------------
+
+
+@frozen
+class HeldBack:
+    """Outbox items a command left as they are on its day, and why."""
+
+    reason: str
+    items: tuple[int, ...]
+    claims: tuple[str, ...]
+
+    def describe(self) -> str:
+        """`3 items held back: claim or customer on hold (...)`."""
+        count = len(self.items)
+        return f"{count} item{'' if count == 1 else 's'} held back: {self.reason}"
+
+
+def held_back(
+    conn: sqlite3.Connection,
+    entries: Iterable[tuple[int, str, dt.date]],
+    on: dt.date,
+) -> list[HeldBack]:
+    """Which items (id, claim, run's as-of date) a command leaves alone on `on`.
+
+    An item is carried out on or after the day of the run that queued it, never
+    before (its fees, interest and dates would be those of a day it did not yet
+    exist); and not while its claim or customer is on hold on `on`. Grouped by
+    reason: first by the run's day, then by hold.
+    """
+    listed = list(entries)
+    early: dict[dt.date, list[tuple[int, str]]] = {}
+    rest = []
+    for ident, claim_id, as_of in listed:
+        if as_of > on:
+            early.setdefault(as_of, []).append((ident, claim_id))
+        else:
+            rest.append((ident, claim_id))
+    found = [
+        _group(
+            f"queued by the run of {as_of.isoformat()}, after {on.isoformat()} "
+            f"(carried out on {as_of.isoformat()} or later)",
+            early[as_of],
+        )
+        for as_of in sorted(early)
+    ]
+
+    holds = holds_in_force(conn, {claim_id for _, claim_id in rest}, on)
+    by_hold: dict[int, list[tuple[int, str]]] = {}
+    reasons: dict[int, str] = {}
+    for ident, claim_id in rest:
+        hold = holds.get(claim_id)
+        if hold is not None:
+            by_hold.setdefault(hold.id, []).append((ident, claim_id))
+            reasons[hold.id] = (
+                f"claim or customer on hold (hold {hold.id} by {hold.set_by}: "
+                f"{hold.reason})"
+            )
+    found += [_group(reasons[hold_id], by_hold[hold_id]) for hold_id in sorted(by_hold)]
+    return found
+
+
+def _group(reason: str, entries: list[tuple[int, str]]) -> HeldBack:
+    return HeldBack(
+        reason,
+        tuple(ident for ident, _ in entries),
+        tuple(dict.fromkeys(claim_id for _, claim_id in entries)),
+    )
 
 
 # ---- reading the outbox --------------------------------------------------------

@@ -1,6 +1,10 @@
 """Payment plans: a claim's open amount split into instalments with dates.
 
-While a claim has a plan, only what is overdue is dunned: guards and timers
+While a claim has a plan and no instalment is overdue, the claim takes no
+timed step (no measure, no fee) and is next looked at the day after the next
+instalment's due date. Once an instalment is overdue, only what is overdue is
+dunned: a measure's open amount and the base of a percentage fee are the
+unpaid part of the overdue instalments. Guards and timers
 see the due date of the earliest unpaid instalment as `claim.due_date` (so
 `claim.days_overdue` counts from it) and the unpaid part of the overdue
 instalments as `claim.overdue_amount`. Payments fill the instalments in order.
@@ -274,6 +278,48 @@ def amount_dunned(row: dict[str, Any], open_amount: Money, as_of: dt.date) -> Mo
     return overdue_amount(instalments(plan, open_amount), as_of, open_amount.currency)
 
 
+def resumes_on(
+    row: dict[str, Any], open_amount: Money, as_of: dt.date
+) -> dt.date | None:
+    """For a claim under a payment plan with nothing overdue on `as_of`: the
+    first day an instalment can be overdue (the day after the next unpaid
+    one's due date). None when the claim has no plan or something is overdue.
+
+    Until then the plan is an agreement the customer keeps: the claim takes
+    no timed step, so no measure and no fee.
+    """
+    plan = row.get("instalments")
+    if not plan:
+        return None
+    parts = instalments(plan, open_amount)
+    if overdue_amount(parts, as_of, open_amount.currency).amount > 0:
+        return None
+    unpaid = [part for part in parts if part.paid_amount.amount < part.amount.amount]
+    if not unpaid:
+        return None
+    return unpaid[0].due_date + ONE_DAY
+
+
+def waiting_note(
+    conn: sqlite3.Connection, claim: dict[str, Any], as_of: dt.date
+) -> list[str]:
+    """What `why` says of a claim its payment plan keeps out of dunning."""
+    rows: list[dict[str, Any]] = [dict(claim)]
+    attach(conn, rows)
+    if claim.get("settled_on"):
+        return []
+    open_amount = Money(Decimal(claim["open_amount"]), claim["currency"])
+    resumes = resumes_on(rows[0], open_amount, as_of)
+    if resumes is None:
+        return []
+    return [
+        "under a payment plan with no instalment overdue: it takes no timed step, "
+        f"measure or fee; its next check is {resumes}, the day after the next "
+        "instalment falls due, and if that instalment is then unpaid dunning "
+        "resumes for the overdue part only."
+    ]
+
+
 def store_paid(
     conn: sqlite3.Connection, works: Iterable[tuple[dict[str, Any], Money]]
 ) -> None:
@@ -412,4 +458,11 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-__all__ = ["Instalment", "add_plan", "mark_missed", "schedule"]
+__all__ = [
+    "Instalment",
+    "add_plan",
+    "mark_missed",
+    "resumes_on",
+    "schedule",
+    "waiting_note",
+]

@@ -148,6 +148,44 @@ def _insert_event(
 # ---- promises to pay ------------------------------------------------------------
 
 
+def check_promise_timing(
+    conn: sqlite3.Connection, claim: dict[str, Any], on: dt.date, until: dt.date
+) -> None:
+    """A promise must still be able to change the claim's course: the claim is
+    not with a collection agency, the promise is not dated before an event
+    already applied to the claim, and its end date is after the last run (a
+    promise that ended before it would count as broken at once)."""
+    claim_id = claim["id"]
+    if claim.get("agency"):
+        raise AgreementError(
+            f"claim `{claim_id}` is with the collection agency {claim['agency']}; "
+            "the agency collects it now, so a promise is agreed with the agency"
+        )
+
+    latest = conn.execute(
+        "SELECT happened_on, kind FROM events WHERE claim_id = ? "
+        "AND applied_run IS NOT NULL ORDER BY happened_on DESC, id DESC LIMIT 1",
+        (claim_id,),
+    ).fetchone()
+    if latest and on.isoformat() < latest[0]:
+        raise AgreementError(
+            f"the day of the promise {on} is before the latest event already "
+            f"applied to claim `{claim_id}` ({latest[1]} on {latest[0]}); a run "
+            "cannot go back to it: give the day the promise was made, on or after "
+            f"{latest[0]}"
+        )
+
+    last_run = conn.execute(
+        "SELECT max(as_of) FROM runs WHERE status = 'done'"
+    ).fetchone()[0]
+    if last_run and until.isoformat() < last_run:
+        raise AgreementError(
+            f"the promise ends on {until}, before the last run ({last_run}); it "
+            "would count as broken at once: give an end date on or after "
+            f"{last_run}"
+        )
+
+
 def give_promise(
     store: Store,
     claim_id: str,
@@ -174,6 +212,7 @@ def give_promise(
                 f"the promised amount {promised} is more than claim `{claim_id}` "
                 f"still owes ({owed})"
             )
+        check_promise_timing(conn, claim, on, until)
         ident = free_id(conn, "events", f"{claim_id}/promise")
         reason = f"promised {promised} by {until}"
         _insert_event(

@@ -351,8 +351,16 @@ class NoticeRenderer:
 
     def render_pdf(self, notice: Notice, template: str) -> bytes:
         """The letter for a notice as a PDF, written from the same HTML."""
+        return self.render_letter(notice, template)[1]
+
+    def render_letter(self, notice: Notice, template: str) -> tuple[str, bytes]:
+        """The letter for a notice as HTML and as the PDF made from it, with the
+        template chosen and rendered once."""
         choice = self.choose(template, notice.customer.language)
         html = self._render(choice, notice)
+        return html, self._pdf_of(html, notice, choice)
+
+    def _pdf_of(self, html: str, notice: Notice, choice: TemplateChoice) -> bytes:
         try:
             return _pdf(html, notice, choice)
         except NoticeTemplateError as error:

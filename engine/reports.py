@@ -13,9 +13,10 @@ from typing import Any
 
 from attrs import define, field, frozen
 
-from dunlang.model import Money, Policy
+from dunlang.model import Policy
 
-from .interest import InterestError, compute_interest
+from .charges import CANCELLED, charges_summary
+from .interest import InterestError
 from .measures import round_money
 from .store import Store
 
@@ -30,56 +31,29 @@ def _add(amounts: Amounts, currency: str, amount: Decimal) -> None:
     amounts[currency] = amounts.get(currency, Decimal(0)) + amount
 
 
-def _add_interest(
-    conn: Any,
-    policy: Policy,
-    start: dt.date,
-    end: dt.date,
-    paid: dict[str, list[tuple[str, Decimal]]],
-    both: Any,
-) -> None:
-    """Default interest on claims whose dunning reached a measure that switches
-    it on: from the day after the due date to settlement or the period's end,
-    on the amount still open, with the flat fee where the law gives one."""
-    bearing = {name: m.interest for name, m in policy.measures.items() if m.interest}
-    if not bearing:
-        return
-    marks = ", ".join("?" for _ in bearing)
+def _add_interest_accrued(conn: Any, policy: Policy, end: dt.date, both: Any) -> None:
+    """Default interest a measure switched on and no run has booked yet (the
+    principal is still open at the end, or its rate waits for the base rate
+    table): what it comes to on the period's last day."""
     rows = conn.execute(
-        "SELECT c.id, c.group_name, c.currency, c.amount, c.due_date, c.settled_on, "
-        "k.kind, m.measure FROM measures m JOIN claims c ON c.id = m.claim_id "
-        "JOIN customers k ON k.id = c.customer_id "
-        f"WHERE m.measure IN ({marks}) AND m.as_of <= ? ORDER BY m.id",
-        (*bearing, end.isoformat()),
-    )
-    charged: set[str] = set()
-    for ident, group, currency, amount, due, settled, kind, measure in rows:
-        if ident in charged:
-            continue
-        charged.add(ident)
-        last_day = min(dt.date.fromisoformat(settled), end) if settled else end
-        payments = [
-            (dt.date.fromisoformat(day), Money(value, currency))
-            for day, value in paid.get(ident, [])
-        ]
+        "SELECT c.id, c.group_name FROM claims c WHERE c.interest IS NOT NULL "
+        "AND c.interest_since <= ? AND NOT EXISTS (SELECT 1 FROM charges g "
+        "WHERE g.claim_id = c.id AND g.kind = 'interest' AND g.as_of <= ?) "
+        "ORDER BY c.id",
+        (end.isoformat(), end.isoformat()),
+    ).fetchall()
+    for ident, group in rows:
         try:
-            breakdown = compute_interest(
-                bearing[measure],
-                Money(Decimal(amount), currency),
-                dt.date.fromisoformat(due),
-                last_day,
-                debtor=kind,
-                payments=payments,
-            )
+            owed = charges_summary(conn, [ident], end, rounding=policy.header.rounding)[
+                ident
+            ]
         except InterestError:
             for figures in both(group):
                 figures.interest_not_computed += 1
             continue
-        total = breakdown.interest.amount
-        if breakdown.flat_fee is not None and breakdown.flat_fee.currency == currency:
-            total += breakdown.flat_fee.amount
-        for figures in both(group):
-            _add(figures.interest, currency, total)
+        if owed.interest.amount:
+            for figures in both(group):
+                _add(figures.interest_accrued, owed.currency, owed.interest.amount)
 
 
 def _balance_days(
@@ -123,6 +97,7 @@ class GroupFigures:
     claims: int = 0
     measures: Counter[str] = field(factory=Counter)
     fees: Amounts = field(factory=dict)
+    """Fee and flat fee charges booked in the period (cancelled ones left out)."""
     cost: Amounts = field(factory=dict)
     final_states: Counter[str] = field(factory=Counter)
     billed: Amounts = field(factory=dict)
@@ -134,9 +109,10 @@ class GroupFigures:
     days_late_total: int = 0
     balance_days: Amounts = field(factory=dict)
     interest: Amounts = field(factory=dict)
+    """Interest charges booked in the period (when a principal was paid)."""
+    interest_accrued: Amounts = field(factory=dict)
+    """Interest switched on and not booked by the end of the period."""
     interest_not_computed: int = 0
-    fees_booked: Amounts = field(factory=dict)
-    interest_booked: Amounts = field(factory=dict)
 
     @property
     def currencies(self) -> list[str]:
@@ -144,7 +120,7 @@ class GroupFigures:
         found: set[str] = set()
         for amounts in (self.billed, self.fell_due, self.collected, self.open_at_end,
                         self.fees, self.cost, self.interest,
-                        self.fees_booked, self.interest_booked):  # fmt: skip
+                        self.interest_accrued):  # fmt: skip
             found.update(amounts)
         return sorted(found)
 
@@ -227,14 +203,8 @@ class Report:
                 )
                 put(
                     name,
-                    "fees_booked",
-                    figures.fees_booked.get(currency, Decimal(0)),
-                    currency,
-                )
-                put(
-                    name,
-                    "interest_booked",
-                    figures.interest_booked.get(currency, Decimal(0)),
+                    "interest_accrued",
+                    figures.interest_accrued.get(currency, Decimal(0)),
                     currency,
                 )
                 put(
@@ -349,13 +319,13 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
             _add(figures.collected, currency, Decimal(amount))
 
     measures = conn.execute(
-        "SELECT t.group_name, m.measure, m.kind, m.currency, m.fee, m.cost, "
+        "SELECT t.group_name, m.measure, m.kind, m.currency, m.cost, "
         "m.claim_id, m.as_of FROM measures m "
         "JOIN transitions t ON t.id = m.transition_id "
         "WHERE m.as_of BETWEEN ? AND ?",
         (first, last),
     )
-    for group, name, kind, currency, fee, cost, claim_id, as_of in measures:
+    for group, name, kind, currency, cost, claim_id, as_of in measures:
         amount_cost = Decimal(cost) if cost else Decimal(0)
         definition = policy.measures.get(name)
         percent = (
@@ -373,23 +343,22 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
             amount_cost += round_money(base * percent / 100, currency)
         for figures in both(group):
             figures.measures[kind] += 1
-            if fee:
-                _add(figures.fees, currency, Decimal(fee))
             if amount_cost:
                 _add(figures.cost, currency, amount_cost)
 
-    _add_interest(conn, policy, start, end, paid, both)
-
     # Charges booked by runs in the period (engine/charges.py): fees with the
-    # flat fee, and interest booked when a principal was paid in full.
+    # flat fee, and interest booked when a principal was paid in full. A fee
+    # a back-dated payment cancelled was never owed.
     for group, kind, currency, amount in conn.execute(
         "SELECT c.group_name, g.kind, g.currency, g.amount FROM charges g "
-        "JOIN claims c ON c.id = g.claim_id WHERE g.as_of BETWEEN ? AND ?",
-        (first, last),
+        "JOIN claims c ON c.id = g.claim_id WHERE g.as_of BETWEEN ? AND ? "
+        "AND instr(g.basis, ?) = 0",
+        (first, last, CANCELLED),
     ):
-        booked = "interest_booked" if kind == "interest" else "fees_booked"
+        booked = "interest" if kind == "interest" else "fees"
         for figures in both(group):
             _add(getattr(figures, booked), currency, Decimal(amount))
+    _add_interest_accrued(conn, policy, end, both)
 
     ordered = {name: groups[name] for name in sorted(groups)}
     ordered[TOTAL] = total
@@ -424,13 +393,12 @@ def render_text(report: Report) -> str:
             period = figures.collection_period(currency)
             lines.append(f"  fees charged          {money(figures.fees)}")
             lines.append(f"  interest charged      {money(figures.interest)}")
+            lines.append(f"  interest accrued      {money(figures.interest_accrued)}")
             if figures.interest_not_computed:
                 lines.append(
                     f"  (interest not computed for {figures.interest_not_computed} "
                     "claims: the base rate table does not reach their dates)"
                 )
-            lines.append(f"  fees booked           {money(figures.fees_booked)}")
-            lines.append(f"  interest booked       {money(figures.interest_booked)}")
             lines.append(f"  cost of measures      {money(figures.cost)}")
             lines.append(f"  billed                {money(figures.billed)}")
             lines.append(

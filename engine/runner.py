@@ -100,6 +100,8 @@ class _Work:
     facts: dict[str, dict[str, Any]]
     steps: list[Step] = field(factory=list)
     stepped_by_timer: bool = False
+    dunned: list[Money] = field(factory=list)
+    """What each step's measures ask for (under a payment plan: the overdue part)."""
 
 
 Listener = Callable[[Step], None]
@@ -532,7 +534,7 @@ class Runner:
         outbox: list[dict[str, Any]] = []
         steps: list[Step] = []
         for work in works:
-            for step in work.steps:
+            for step, dunned in zip(work.steps, work.dunned, strict=True):
                 audit_rows.append(self._audit_row(next_id, run_id, as_of, step))
                 for name in step.measures:
                     outbox.append(
@@ -543,9 +545,7 @@ class Runner:
                             as_of=as_of,
                             claim_id=step.claim_id,
                             customer_id=step.customer_id,
-                            open_amount=plans.amount_dunned(
-                                work.row, work.open_amount, as_of
-                            ),
+                            open_amount=dunned,
                             rounding=self.policy.header.rounding,
                         )
                     )
@@ -559,6 +559,15 @@ class Runner:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             audit_rows,
         )
+        # ---- charges (engine/charges.py): fees, interest, payments beyond
+        # the principal; in this batch's transaction, before the claims UPDATE.
+        booked = self._book_charges(works, first_transition, run_id, as_of)
+        # ---- end of charges
+        for item in outbox:
+            # The fee an outbox item shows is the one booked with it: none when
+            # the claim was charged for this measure before.
+            fee = booked.get((item["transition_id"], item["measure"]))
+            item["fee"] = str(fee) if fee is not None else None
         if outbox:
             names = list(outbox[0])
             conn.executemany(
@@ -566,10 +575,6 @@ class Runner:
                 f"VALUES ({', '.join('?' for _ in names)})",
                 list(map(itemgetter(*names), outbox)),
             )
-        # ---- charges (engine/charges.py): fees, interest, payments beyond
-        # the principal; in this batch's transaction, before the claims UPDATE.
-        self._book_charges(works, first_transition, run_id, as_of)
-        # ---- end of charges
         conn.executemany(
             "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
             "hold_return = ?, hold_return_since = ?, next_check = ?, "
@@ -598,15 +603,18 @@ class Runner:
 
     def _book_charges(
         self, works: list[_Work], first_transition: int, run_id: int, as_of: dt.date
-    ) -> None:
+    ) -> dict[tuple[int, str], Decimal]:
         """Hand the batch's moves and payments to the charges (engine/charges.py);
-        a payment that also paid charges leaves that much less open principal."""
+        a payment that also paid charges leaves that much less open principal.
+        Returns the fees booked, by transition id and measure name."""
         claims: list[BatchClaim] = []
         ident = first_transition
         for work in works:
             steps = []
-            for step in work.steps:
+            bases = []
+            for step, dunned in zip(work.steps, work.dunned, strict=True):
                 steps.append((ident, step.on, step.measures))
+                bases.append(dunned.amount)
                 ident += 1
             claims.append(
                 BatchClaim(
@@ -618,6 +626,7 @@ class Runner:
                     open_before=Decimal(work.row["open_amount"]),
                     open_amount=work.open_amount.amount,
                     steps=tuple(steps),
+                    bases=tuple(bases),
                     interest=work.row.get("interest"),
                     interest_since=work.row.get("interest_since"),
                 )
@@ -628,6 +637,7 @@ class Runner:
                 work.open_amount = Money(
                     adjusted[work.row["id"]], work.open_amount.currency
                 )
+        return self.charges.fees_booked()
 
     def _customers(self, ids: set[str], as_of: dt.date) -> dict[str, dict[str, Any]]:
         conn = self.store.conn
@@ -836,6 +846,8 @@ class Runner:
                     (),
                 )
             timers = verdict.timed_step
+            if timers and plans.resumes_on(work.row, work.open_amount, as_of):
+                timers = False  # a payment plan with nothing overdue (plans.py)
 
         if (
             timers
@@ -1073,6 +1085,7 @@ class Runner:
         source: str | None = None,
     ) -> None:
         claim = work.facts["claim"]
+        work.dunned.append(plans.amount_dunned(work.row, work.open_amount, on))
         values = {
             "days_overdue": str(claim["days_overdue"]),
             "open_amount": describe_value(work.open_amount),
@@ -1155,7 +1168,11 @@ class Runner:
             )
             day = max(day, tomorrow)
             earliest = day if earliest is None else min(earliest, day)
-        return self.treatment.next_check(work.row["id"], earliest)  # holds.py
+        checked = self.treatment.next_check(work.row["id"], earliest)  # holds.py
+        resumes = plans.resumes_on(work.row, work.open_amount, as_of)
+        if resumes is not None and checked is not None:
+            checked = max(checked, resumes)  # a payment plan waits (plans.py)
+        return checked
 
 
 def _json_object(values: dict[str, str]) -> str:

@@ -1,11 +1,15 @@
 """Sending: the outbox carried out as letters, e-mails and plug-in measures.
 
 A run leaves its letters and e-mails in the outbox as `pending` items, one per
-claim and measure. Sending groups them into one notice per customer and run,
-writes letters as HTML and PDF files, hands e-mails to an SMTP server, and
-gives plug-in items to their handlers. Each notice's items are marked in one
-transaction right after it went out, so sending again never sends twice; a
-transient failure leaves the items `failed` for the next send to try again.
+claim and measure. Sending groups them into one notice per customer, listing
+each claim once at its newest level (older items of a claim are closed as
+superseded), writes letters as HTML and PDF files, hands e-mails to an SMTP
+server (a letter instead when it refuses an address for good), and gives
+plug-in items to their handlers. Items queued by a run after the day of
+sending, and items of claims on hold that day, are left as they are. Each
+notice's items are marked in one transaction right after it went out, so
+sending again never sends twice; a transient failure leaves the items `failed`
+for the next send to try again.
 docs/sending.md describes it for users.
 """
 
@@ -41,7 +45,9 @@ from .outbox import (
     PENDING,
     SENT,
     UNDELIVERABLE,
+    HeldBack,
     OutboxItem,
+    held_back,
     outbox_items,
     record_delivery,
 )
@@ -66,6 +72,7 @@ __all__ = [
     "SmtpSettings",
     "message_id",
     "send_outbox",
+    "superseded_detail",
     "templates_folder",
 ]
 
@@ -198,6 +205,11 @@ class SendReport:
     next_business_day: dt.date | None = None
     waiting: int = 0
     """Outbox items of kinds that people carry out (calls, tasks), left pending."""
+    held_back: tuple[HeldBack, ...] = ()
+    """Items left as they are: queued after the day of sending, or on hold."""
+    superseded: tuple[int, ...] = ()
+    """Older letter and e-mail items closed because a newer one of the claim
+    went out instead (in a dry run: would be)."""
 
     def count(self, status: str) -> int:
         """How many deliveries ended with this status."""
@@ -215,9 +227,10 @@ class SendReport:
 
 @frozen
 class _Plan:
-    """One notice to a customer about the letters and e-mails of one run."""
+    """One notice to a customer about the letters and e-mails of one send."""
 
     run_id: int
+    """The latest run among the items: it names the letter file."""
     customer: Customer
     items: tuple[OutboxItem, ...]
     channel: str | None
@@ -265,17 +278,53 @@ def _strongest(items: Sequence[OutboxItem], policy: Policy) -> OutboxItem:
     )
 
 
+def _superseded(
+    items: Sequence[OutboxItem],
+) -> tuple[list[OutboxItem], list[tuple[OutboxItem, OutboxItem]]]:
+    """The items to send, and the older items of a claim each newer one replaces.
+
+    A claim with items of several transitions (several runs, or several steps)
+    is dunned once, at its newest level: the items of its latest transition
+    go out, and each older item is paired with the newest item that replaces it.
+    """
+    latest: dict[str, OutboxItem] = {}
+    for item in items:
+        known = latest.get(item.claim_id)
+        if known is None or (item.transition_id, item.id) > (
+            known.transition_id,
+            known.id,
+        ):
+            latest[item.claim_id] = item
+    kept, replaced = [], []
+    for item in items:
+        newest = latest[item.claim_id]
+        if item.transition_id == newest.transition_id:
+            kept.append(item)
+        else:
+            replaced.append((item, newest))
+    return kept, replaced
+
+
+def superseded_detail(newest: OutboxItem) -> str:
+    """What an item replaced by a newer one of its claim records."""
+    return (
+        f"superseded by item {newest.id} (measure {newest.measure} of "
+        f"{newest.as_of.isoformat()})"
+    )
+
+
 def _plans(
     conn: sqlite3.Connection, items: Sequence[OutboxItem], policy: Policy
 ) -> list[_Plan]:
-    """One plan per customer and run, in the order the items were created."""
-    groups: dict[tuple[int, str], list[OutboxItem]] = {}
+    """One plan per customer, in the order the customers' items were created."""
+    groups: dict[str, list[OutboxItem]] = {}
     for item in items:
-        groups.setdefault((item.run_id, item.customer_id), []).append(item)
-    customers = _customers(conn, {customer for _, customer in groups})
+        groups.setdefault(item.customer_id, []).append(item)
+    customers = _customers(conn, groups)
 
     plans = []
-    for (run_id, customer_id), listed in groups.items():
+    for customer_id, listed in groups.items():
+        run_id = max(item.run_id for item in listed)
         customer = customers[customer_id]
         requested = LETTER if any(i.kind == LETTER for i in listed) else EMAIL
         channel, note = _channel(requested, customer)
@@ -523,8 +572,9 @@ def _email(
     """The e-mail of a notice: text, the letter as HTML and PDF when it has one."""
     written = renderer.render_email(notice, plan.template)
     has_letter = plan.template in renderer.templates(LETTER)
-    html = renderer.render_html(notice, plan.template) if has_letter else None
-    pdf = renderer.render_pdf(notice, plan.template) if has_letter else None
+    html, pdf = (
+        renderer.render_letter(notice, plan.template) if has_letter else (None, None)
+    )
 
     message = EmailMessage()
     message["From"] = smtp.sender
@@ -575,11 +625,26 @@ class _Sending:
         status: str,
         detail: str | None = None,
         document: str | None = None,
+        refused: str | None = None,
     ) -> None:
-        """Record the outcome for every item of a notice, in one transaction."""
+        """Record the outcome for every item of a notice, in one transaction.
+
+        `refused`: the e-mail was refused for good first; that attempt is
+        recorded before the outcome of the letter sent instead.
+        """
         at = dt.datetime.now(dt.UTC)
         with self.store.transaction() as conn:
             for item in items:
+                if refused is not None:
+                    record_delivery(
+                        conn,
+                        item.id,
+                        channel=EMAIL,
+                        status=UNDELIVERABLE,
+                        detail=refused,
+                        at=at,
+                        fallback=True,
+                    )
                 record_delivery(
                     conn,
                     item.id,
@@ -635,10 +700,14 @@ class _Sending:
             self.mark(plan.items, channel, FAILED, detail)
             return _delivery(plan, channel, FAILED, detail)
 
-    def letter(self, plan: _Plan, notice: Notice) -> Delivery:
-        """Write a notice as HTML and PDF files into the letters folder."""
-        html = self.renderer.render_html(notice, plan.template)
-        pdf = self.renderer.render_pdf(notice, plan.template)
+    def letter(
+        self, plan: _Plan, notice: Notice, refused: str | None = None
+    ) -> Delivery:
+        """Write a notice as HTML and PDF files into the letters folder.
+
+        `refused`: why the e-mail this letter replaces was refused for good.
+        """
+        html, pdf = self.renderer.render_letter(notice, plan.template)
         stem = file_stem(plan.run_id, plan.customer.id)
         folder = self.settings.out_dir
         try:
@@ -647,13 +716,14 @@ class _Sending:
             _write(folder / f"{stem}.pdf", pdf)
         except OSError as error:
             detail = self.failure(plan.items, f"the letter cannot be written: {error}")
-            self.mark(plan.items, LETTER, FAILED, detail)
+            self.mark(plan.items, LETTER, FAILED, detail, refused=refused)
             return _delivery(plan, LETTER, FAILED, detail)
 
         document = str(folder / f"{stem}.pdf")
-        self.mark(plan.items, LETTER, SENT, plan.note, document)
+        note = f"{refused}: sent as a letter instead" if refused else plan.note
+        self.mark(plan.items, LETTER, SENT, note, document, refused=refused)
         log.info("letter for customer %s written to %s", plan.customer.id, document)
-        return _delivery(plan, LETTER, SENT, plan.note, document)
+        return _delivery(plan, LETTER, SENT, note, document)
 
     def email(self, plan: _Plan, notice: Notice) -> Delivery:
         """Hand a notice to the SMTP server as one e-mail."""
@@ -664,8 +734,7 @@ class _Sending:
         try:
             server = self.mailer.send(message, recipient)
         except _Refused as error:
-            self.mark(plan.items, EMAIL, UNDELIVERABLE, str(error))
-            return _delivery(plan, EMAIL, UNDELIVERABLE, str(error), recipient)
+            return self.refused(plan, notice, str(error), recipient)
         except OSError as error:
             detail = self.failure(plan.items, _smtp_error(error))
             self.mark(plan.items, EMAIL, FAILED, detail)
@@ -677,6 +746,36 @@ class _Sending:
             detail = f"{plan.note}; {detail}"
         self.mark(plan.items, EMAIL, SENT, detail)
         return _delivery(plan, EMAIL, SENT, detail, recipient)
+
+    def refused(
+        self, plan: _Plan, notice: Notice, reason: str, recipient: str
+    ) -> Delivery:
+        """After an e-mail refused for good: a letter to the postal address, if
+        there is one and the template exists as a letter; else undeliverable."""
+        if not _has_address(plan.customer):
+            detail = f"{reason}; no postal address for a letter instead"
+        elif plan.template not in self.renderer.templates(LETTER):
+            detail = f"{reason}; no letter template `{plan.template}` for a letter"
+        else:
+            log.info("e-mail to %s refused; a letter instead", recipient)
+            return self.letter(plan, notice, refused=reason)
+        self.mark(plan.items, EMAIL, UNDELIVERABLE, detail)
+        return _delivery(plan, EMAIL, UNDELIVERABLE, detail, recipient)
+
+    def supersede(self, replaced: Sequence[tuple[OutboxItem, OutboxItem]]) -> None:
+        """Close older items of claims whose newer item goes out, in one
+        transaction."""
+        at = dt.datetime.now(dt.UTC)
+        with self.store.transaction() as conn:
+            for item, newest in replaced:
+                record_delivery(
+                    conn,
+                    item.id,
+                    channel=item.kind,
+                    status=DONE,
+                    detail=superseded_detail(newest),
+                    at=at,
+                )
 
     def plugin(self, item: OutboxItem) -> Delivery:
         """Hand one plug-in item to its handler and record the outcome."""
@@ -888,7 +987,12 @@ def send_outbox(
     waiting = len(outbox_items(conn, statuses=(PENDING,), run_id=run_id)) - sum(
         1 for i in items if i.status == PENDING
     )
-    plans = _plans(conn, [i for i in ready if i.kind != PLUGIN], policy)
+    held = tuple(held_back(conn, [(i.id, i.claim_id, i.as_of) for i in ready], on))
+    aside = {ident for group in held for ident in group.items}
+    ready = [i for i in ready if i.id not in aside]
+    kept, replaced = _superseded([i for i in ready if i.kind != PLUGIN])
+    superseded = tuple(sorted(item.id for item, _ in replaced))
+    plans = _plans(conn, kept, policy)
     plugins = [i for i in ready if i.kind == PLUGIN]
 
     # Every notice of a template that is not there would fail: say so once,
@@ -908,7 +1012,15 @@ def send_outbox(
             Delivery(i.run_id, i.customer_id, PLUGIN, (i.claim_id,), (i.id,), "planned")
             for i in plugins
         ]
-        return SendReport(on, True, tuple(planned), exhausted, waiting=waiting)
+        return SendReport(
+            on,
+            True,
+            tuple(planned),
+            exhausted,
+            waiting=waiting,
+            held_back=held,
+            superseded=superseded,
+        )
 
     emails = sum(1 for plan in plans if plan.channel == EMAIL)
     if emails and settings.smtp is None:
@@ -920,6 +1032,8 @@ def send_outbox(
 
     sending = _Sending(store, policy, on, settings, renderer)
     deliveries: list[Delivery] = []
+    if replaced:
+        sending.supersede(replaced)
     try:
         for plan in plans:
             deliveries.append(sending.notice(plan))
@@ -928,7 +1042,15 @@ def send_outbox(
     finally:
         if sending.mailer is not None:
             sending.mailer.close()
-    return SendReport(on, False, tuple(deliveries), exhausted, waiting=waiting)
+    return SendReport(
+        on,
+        False,
+        tuple(deliveries),
+        exhausted,
+        waiting=waiting,
+        held_back=held,
+        superseded=superseded,
+    )
 
 
 def _planned(plan: _Plan) -> Delivery:

@@ -338,6 +338,21 @@ def _create_v2(conn: sqlite3.Connection) -> None:
 MIGRATIONS[2] = _create_v2
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _looks_like_sqlite(path: str) -> bool:
+    """Whether the file starts as an SQLite database does: then a file SQLite
+    cannot read is a damaged database, not some other kind of file."""
+    if path == ":memory:":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+
+
 class StoreError(Exception):
     """The database cannot be used: not ours, too new, damaged, or unwritable."""
 
@@ -380,6 +395,13 @@ class Store:
             application_id, version, tables = _identify(conn)
         except sqlite3.DatabaseError as error:
             conn.close()
+            if _looks_like_sqlite(path):
+                raise StoreError(
+                    f"{path}: the dunning database is damaged (SQLite says: "
+                    f"{error}); it was left untouched. Restore it from a backup; "
+                    "do not start a new database in its place, or the claims' "
+                    "history is lost"
+                ) from None
             raise StoreError(
                 f"{path}: not a dunning database (SQLite says: {error}); "
                 "give the path of a database made by `dunning`, or a new file name"

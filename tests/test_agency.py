@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -346,3 +347,40 @@ def test_cli_import_refused(tmp_path: Path) -> None:
         "(it was handed to inkasso)\n"
         f"{report}: nothing imported (1 problem)\n"
     )
+
+
+def test_export_leaves_held_and_later_items_alone(tmp_path: Path) -> None:
+    """K1 held from 01-27: A stays pending; an export dated before the run of
+    01-27 hands nothing over; E goes out on 01-27."""
+    from engine.holds import set_hold
+
+    engine = handed(tmp_path)
+    with engine.store.transaction() as conn:
+        set_hold(
+            conn,
+            customer_id="K1",
+            reason="insolvency check",
+            by="anna",
+            starts=day("2025-01-27"),
+        )
+    out = tmp_path / "out"
+    out.mkdir()
+
+    (early,) = engine.export_handover(day("2025-01-20"), out_dir=out)
+    assert (early.files, early.claims) == ((), ())
+    assert [group.describe() for group in early.held_back] == [
+        "2 items held back: queued by the run of 2025-01-27, after 2025-01-20 "
+        "(carried out on 2025-01-27 or later)"
+    ]
+    (result,) = engine.export_handover(day("2025-01-27"), out_dir=out)
+
+    assert result.claims == ("E",)
+    assert [group.describe() for group in result.held_back] == [
+        "1 item held back: claim or customer on hold (hold 1 by anna: insolvency check)"
+    ]
+    rows = list(csv.DictReader(io.StringIO(Path(result.files[0]).read_text())))
+    assert [row["claim_id"] for row in rows] == ["E"]
+    pending = engine.store.conn.execute(
+        "SELECT claim_id, status, attempts FROM measures WHERE kind = 'agency'"
+    ).fetchall()
+    assert sorted(pending) == [("A", "pending", 0), ("E", "sent", 1)]

@@ -368,3 +368,60 @@ def test_cli_calls_to_a_file(tmp_path: Path) -> None:
         "B",
         "C",
     ]
+
+
+def test_a_held_claim_is_left_off_the_call_list(tmp_path: Path) -> None:
+    """K1 held from 01-10: A's call is left off the list and the CLI says why."""
+    from engine.holds import set_hold
+
+    engine = called(tmp_path)
+    with engine.store.transaction() as conn:
+        set_hold(
+            conn,
+            customer_id="K1",
+            reason="insolvency check",
+            by="anna",
+            starts=day("2025-01-10"),
+        )
+    engine.close()
+
+    result = CliRunner().invoke(
+        cli,
+        ["calls", "--db", str(tmp_path / "test.db"), "--on", "2025-01-10"],
+    )
+
+    assert result.exit_code == 0
+    assert "\nA " not in result.output
+    assert result.output.endswith(
+        "1 call held back: claim or customer on hold (hold 1 by anna: "
+        "insolvency check)\n"
+    )
+
+
+def test_a_call_before_it_was_queued_is_refused(tmp_path: Path) -> None:
+    """A was queued by the run of 01-06: a call on 01-05 is an error, nothing written."""
+    engine = called(tmp_path)
+
+    with pytest.raises(CallError) as error:
+        engine.record_call("A", "no-answer", on=day("2025-01-05"))
+
+    assert str(error.value) == (
+        "the call on 2025-01-05 is before 2025-01-06, the day the run queued "
+        "phone item 1 of claim `A`; give --on 2025-01-06 or a later day"
+    )
+    assert count(engine, "deliveries") == 0
+
+
+def test_a_call_on_a_held_claim_is_still_recorded(tmp_path: Path) -> None:
+    """A call may have happened before the hold: its result is recorded."""
+    from engine.holds import set_hold
+
+    engine = called(tmp_path)
+    with engine.store.transaction() as conn:
+        set_hold(
+            conn, claim_id="A", reason="dispute", by="anna", starts=day("2025-01-08")
+        )
+
+    result = engine.record_call("A", "reached", on=day("2025-01-10"))
+
+    assert (result.status, result.attempts) == ("done", 1)

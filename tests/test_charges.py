@@ -10,7 +10,7 @@ import attrs
 
 import dunlang
 from engine import Claim, Customer, Engine, Event, Money, Payment, Store
-from engine.charges import charges_summary, fee_charge, round_charge
+from engine.charges import ClaimCharges, charges_summary, fee_charge, round_charge
 from engine.interest import load_base_rates
 from engine.records import ChargeRecord
 from engine.runner import Runner
@@ -123,6 +123,8 @@ def test_a_fee_is_charged_once_when_the_claim_reenters_its_step(
     moves = [(t.to_state, t.measures) for t in engine.transitions("A")]
     assert moves[-2:] == [("promised", []), ("final_notice", ["final"])]
     assert [m.measure for m in engine.measures("A")] == ["reminder", "final", "final"]
+    # The outbox shows the fee booked with each item: none the second time.
+    assert [m.fee for m in engine.measures("A")] == [eur("11.50"), eur("10.00"), None]
     assert charges(engine, "A") == [
         ("fee", "reminder", "11.50", "11.50"),
         # `fee 10 EUR`, written with the currency's two decimals.
@@ -416,7 +418,11 @@ dunning everyone
 
 
 def test_the_report_shows_fees_and_interest_booked(tmp_path: Path) -> None:
-    """The B2B example in July 2024: 40.00 flat fee and 12.31 interest booked."""
+    """The B2B example in July 2024: 40.00 flat fee and 12.31 interest booked.
+
+    At the end of June the interest is accrued, not booked: 06-15..06-30 is 16
+    days at 3.62 % + 9 = 12.62 %: 1000.00 * 12.62 % * 16 / 365 = 5.5321 -> 5.53.
+    """
     from engine.reports import TOTAL, build_report
 
     engine = make_engine(tmp_path, interest_policy("statutory"))
@@ -432,10 +438,12 @@ def test_the_report_shows_fees_and_interest_booked(tmp_path: Path) -> None:
     july = build_report(
         engine.store, engine.policy, day("2024-07-01"), day("2024-07-31")
     )
-    assert june.groups[TOTAL].fees_booked == {"EUR": Decimal("40.00")}
-    assert june.groups[TOTAL].interest_booked == {}
-    assert july.groups["everyone"].interest_booked == {"EUR": Decimal("12.31")}
-    assert july.groups["everyone"].fees_booked == {}
+    assert june.groups[TOTAL].fees == {"EUR": Decimal("40.00")}
+    assert june.groups[TOTAL].interest == {}
+    assert june.groups[TOTAL].interest_accrued == {"EUR": Decimal("5.53")}
+    assert july.groups["everyone"].interest == {"EUR": Decimal("12.31")}
+    assert july.groups["everyone"].interest_accrued == {}
+    assert july.groups["everyone"].fees == {}
 
 
 def test_the_example_in_the_charges_docs_runs() -> None:
@@ -529,3 +537,85 @@ def test_interest_waits_for_the_base_rate_table_and_is_booked_once(
     assert engine.store.conn.execute(
         "SELECT interest_until FROM claims WHERE id = 'A'"
     ).fetchone() == (None,)
+
+
+# ---- a payment recorded late -------------------------------------------------------
+
+BACK_DATED = """\
+policy "Swiss fees" version "1"
+  currency CHF
+
+group everyone otherwise
+
+measure reminder = letter "reminder" fee 20 CHF
+measure second = letter "second" fee 20 CHF
+
+dunning everyone
+  terminal closed
+  current -> reminded after 1 days overdue do reminder
+  reminded -> second_notice after 7 days in state do second
+  second_notice -> closed after 30 days in state
+"""
+
+
+def test_a_back_dated_payment_cancels_the_fees_of_later_steps(tmp_path: Path) -> None:
+    """Paid on 10-05, recorded after the steps of 10-06 and 10-13: both fees go."""
+    engine = make_engine(tmp_path, BACK_DATED)
+    chf = "CHF"
+    add_money_claim(engine, "A", "2026-10-05", Money(Decimal("1000.00"), chf))
+    add_money_claim(engine, "B", "2026-10-05", Money(Decimal("1000.00"), chf))
+    # Reminded on 10-06 (1 day overdue), second notice on 10-13 (7 days in
+    # state): a fee of 20.00 each time, on each claim.
+    engine.run(day("2026-10-06"))
+    engine.run(day("2026-10-13"))
+    assert [str(c.open_amount.amount) for c in engine.charges("A")] == [
+        "20.00",
+        "20.00",
+    ]
+    # A was paid on 10-05, before both steps; B on 10-08, between them.
+    engine.add_payments(
+        [
+            Payment("P-A", "A", Money(Decimal("1000.00"), chf), day("2026-10-05")),
+            Payment("P-B", "B", Money(Decimal("1000.00"), chf), day("2026-10-08")),
+        ]
+    )
+    engine.run(day("2026-10-14"))
+
+    # A: both steps (10-06, 10-13) fell after 10-05: both fees cancelled.
+    assert [
+        (c.measure, str(c.amount.amount), str(c.open_amount.amount), c.settled_on)
+        for c in engine.charges("A")
+    ] == [
+        ("reminder", "20.00", "0.00", day("2026-10-05")),
+        ("second", "20.00", "0.00", day("2026-10-05")),
+    ]
+    assert engine.charges("A")[0].basis == (
+        "fixed fee of 20.00 CHF; cancelled: the claim was paid on 2026-10-05, "
+        "before the step of 2026-10-06"
+    )
+    # B: the reminder of 10-06 came before the payment of 10-08 and stays
+    # open; the second notice of 10-13 came after it and is cancelled.
+    assert [
+        (c.measure, str(c.open_amount.amount), c.settled_on)
+        for c in engine.charges("B")
+    ] == [("reminder", "20.00", None), ("second", "0.00", day("2026-10-08"))]
+    assert charges_summary(engine.store.conn, ["A", "B"], day("2026-10-14")) == {
+        "A": ClaimCharges(Money(Decimal("0.00"), chf), Money(Decimal(0), chf), chf),
+        "B": ClaimCharges(Money(Decimal("20.00"), chf), Money(Decimal(0), chf), chf),
+    }
+    # Each cancellation is in the audit trail: open amount and settled_on.
+    changes = engine.store.conn.execute(
+        "SELECT actor, table_name, field, old_value, new_value, source "
+        "FROM audit_changes WHERE table_name = 'charges' ORDER BY id"
+    ).fetchall()
+    assert len(changes) == 6
+    assert changes[0] == (
+        "run",
+        "charges",
+        "open_amount",
+        "20.00",
+        "0.00",
+        "fee reminder cancelled: the claim was paid on 2026-10-05, before the "
+        "step of 2026-10-06",
+    )
+    assert changes[1][2:5] == ("settled_on", None, "2026-10-05")

@@ -141,7 +141,6 @@ def test_a_long_list_of_problems_is_cut_at_fifty(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "content", "message"),
     [
-        (("claims", "gone.csv"), None, "gone.csv: no such file"),
         (
             ("claims", "data.csv"),
             b"\x00\x01\x02\x03",
@@ -261,3 +260,13 @@ def test_ibm_sample_by_mapping_name(folder: Path, shared_data: Path) -> None:
     assert again.stdout.splitlines()[1] == (
         f"{path}: 2466 claims imported (0 new, 0 changed, 2466 unchanged)"
     )
+
+
+def test_a_missing_import_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A file that does not exist is a mistake on the command line: exit 2."""
+    db = str(tmp_path / "d.db")
+
+    result = CliRunner().invoke(cli, ["import", "claims", "gone.csv", "--db", db])
+
+    assert result.exit_code == 2
+    assert "Path 'gone.csv' does not exist." in result.output

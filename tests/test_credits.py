@@ -108,3 +108,50 @@ def test_cli_credit_records_a_credit(tmp_path: Path) -> None:
     assert bad.output == "Error: credit CR-K9-1: no customer `K9` in the database\n"
     assert text.exit_code == 2
     assert "Invalid value for '--amount': 'lots' is not an amount" in text.output
+
+
+# ---- small balances ---------------------------------------------------------------
+
+
+def test_a_small_claim_not_yet_due_is_not_written_off(tmp_path: Path) -> None:
+    """4.99 EUR due 12-31 under `below 5 EUR write off`: untouched until overdue."""
+    from dunlang.model import SmallBalanceAction
+
+    from .test_exclusions import small_balance_engine
+
+    engine = small_balance_engine(tmp_path, SmallBalanceAction.WRITE_OFF)
+    # Issued on 2026-11-02, the day of the first run.
+    add_claim(engine, "A", due="2026-12-31", amount="4.99", issued="2026-11-02")
+
+    moves = run_days(engine, "2026-11-02", "2027-01-10")
+
+    # Allocated on 11-02 and then left alone while not due. The rule applies
+    # only once the due date has passed; the next run that looks at the claim
+    # is the one of its first timer, 5 days overdue: 2027-01-05.
+    assert moves_after_allocation(moves) == {"2027-01-05": ["A:current->paid"]}
+    last = engine.transitions("A")[-1]
+    assert (last.trigger, last.reason) == (
+        "small_balance",
+        "small balance: 4.99 EUR written off (below the limit of 5 EUR)",
+    )
+    assert last.seen["days_overdue"] == "5"
+
+
+def test_a_small_claim_not_yet_due_is_not_left(tmp_path: Path) -> None:
+    """`leave` waits for the due date too: no skip before 2027-01-05."""
+    from dunlang.model import SmallBalanceAction
+
+    from .test_exclusions import small_balance_engine
+
+    engine = small_balance_engine(tmp_path, SmallBalanceAction.LEAVE)
+    add_claim(engine, "A", due="2026-12-31", amount="4.99", issued="2026-11-02")
+
+    run_days(engine, "2026-11-02", "2026-12-31")
+    assert engine.skips() == []
+
+    # 2027-01-05 is 5 days overdue: the first run that looks at it again.
+    run_days(engine, "2027-01-01", "2027-01-10")
+    assert [(s.as_of.isoformat(), s.cause) for s in engine.skips()] == [
+        ("2027-01-05", "small_balance")
+    ]
+    assert engine.measures("A") == []

@@ -509,6 +509,50 @@ CASES: dict[str, tuple[str, str]] = {
             'of dunning; write it, like `because "insolvency proceedings"`',
         ),
     ),
+    "E214 amount above the limit": (
+        # The fee starts at column 34, after `measure note = letter "note" fee `
+        # (33 characters); the 29 nines and ` EUR` make 33 carets.
+        lines(
+            HEADER,
+            GROUP,
+            'measure note = letter "note" fee 99999999999999999999999999999 EUR',
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:3:34: error E214: the fee of measure `note` is "
+            "99999999999999999999999999999 EUR, more than the largest amount the "
+            "engine books",
+            '    3 | measure note = letter "note" fee 99999999999999999999999999999 EUR',
+            "      | " + " " * 33 + "^" * 33,
+            "      = hint: an amount may be at most 1000000000000000 (10^15), as on "
+            "import; write a smaller amount",
+        ),
+    ),
+    "E214 amount finer than its currency": (
+        # JPY has no minor unit, so 1.5 JPY cannot be booked; rounded half up
+        # it is 2 JPY. The text up to `> ` has 60 characters, so the amount
+        # `1.5 JPY` starts at column 61.
+        lines(
+            HEADER,
+            "currency JPY",
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done after 14 days overdue when claim.amount > 1.5 JPY "
+            "do note",
+            END,
+        ),
+        lines(
+            "p.dun:6:61: error E214: the amount is 1.5 JPY, finer than 1, the "
+            "smallest unit of JPY",
+            "    6 |   current -> done after 14 days overdue when claim.amount > 1.5 "
+            "JPY do note",
+            "      | " + " " * 60 + "^^^^^^^",
+            "      = hint: amounts in JPY have no decimal places; write it like 2 JPY",
+        ),
+    ),
     "E203 misspelled measure kind": (
         lines(HEADER, GROUP, 'measure note = emial "note"', BLOCK, STEP, END),
         lines(

@@ -1266,8 +1266,10 @@ def test_paid_claims_keep_their_currency_and_paid_part(
     assert problems_of(failure, tmp_path) == [
         "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid on "
         "claim `I1`; record a credit note instead",
-        "c.csv:3: column `currency`: `USD` would change the currency of claim `I2`, "
-        "which already has payments; import it as a new claim",
+        # I2 has payments booked, so its currency stays EUR.
+        "c.csv:3: column `currency`: claim `I2` is being dunned in EUR for "
+        "customer `C1` with payments booked; a claim's currency cannot change — "
+        "credit it and issue a new one",
     ]
 
 

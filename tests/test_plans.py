@@ -272,8 +272,8 @@ def test_cli_plan_with_explicit_instalments(tmp_path: Path) -> None:
     ("arguments", "code", "message"),
     [
         (["--instalment", "2026-02-02:100.00"], 1, "add up to 100.00 EUR, but"),
-        (["--instalment", "02.02.2026:900.00"], 1, "'02.02.2026' is not a date"),
-        (["--instalment", "2026-02-02"], 1, "is not written as DATE:AMOUNT"),
+        (["--instalment", "02.02.2026:900.00"], 2, "'02.02.2026' is not a date"),
+        (["--instalment", "2026-02-02"], 2, "is not written as DATE:AMOUNT"),
         (["--instalments", "3"], 2, "give --instalments N and --first DATE"),
         (
             ["--instalments", "3", "--first", "2026-02-02", "--instalment", "x"],
@@ -310,3 +310,109 @@ def test_cli_plan_for_an_unknown_claim(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert result.output == "Error: no claim `Z` in the database\n"
+
+
+# ---- a plan stops dunning until an instalment is overdue --------------------------
+
+STEPS = """\
+policy "Plan steps" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure first = letter "first"
+measure second = letter "second" fee 2.5 % of open amount min 1 EUR max 20 EUR
+measure final = letter "final" fee 5 EUR interest statutory
+
+dunning everyone
+  terminal closed
+  current -> reminded after 1 days overdue do first
+  reminded -> second_notice after 7 days in state do second
+  second_notice -> final_notice after 7 days in state do final
+  final_notice -> closed after 90 days in state
+"""
+
+
+def test_a_plan_with_nothing_overdue_stops_dunning(tmp_path: Path) -> None:
+    """Reminded, then a plan: no step until instalment 1 is overdue on 2027-02-01."""
+    engine = make_engine(tmp_path, STEPS)
+    add_claim(engine, "F1", due="2026-10-31", amount="900.00")
+    engine.run(day("2026-11-05"))
+    # Three equal instalments of 900.00 / 3 = 300.00, monthly from 01-31:
+    # 2027-01-31, 2027-02-28, 2027-03-31.
+    engine.add_plan(
+        "F1",
+        [
+            (day("2027-01-31"), "300.00"),
+            (day("2027-02-28"), "300.00"),
+            (day("2027-03-31"), "300.00"),
+        ],
+        by="Bea",
+    )
+
+    engine.run(day("2026-11-12"))
+    engine.run(day("2026-11-19"))
+
+    # `after 7 days in state` would fall due on 11-12; under the plan it waits.
+    assert [t.to_state for t in engine.transitions("F1")] == ["current", "reminded"]
+    assert [m.measure for m in engine.measures("F1")] == ["first"]
+    assert engine.charges("F1") == []
+    # Next looked at the day after instalment 1 falls due: 2027-02-01.
+    next_check = engine.store.conn.execute(
+        "SELECT next_check FROM claims WHERE id = 'F1'"
+    ).fetchone()[0]
+    assert next_check == "2027-02-01"
+    text = render_explanation(engine.why("F1", day("2026-11-19")))
+    assert "no instalment is overdue" in text
+    assert (
+        "under a payment plan with no instalment overdue: it takes no timed step, "
+        "measure or fee; its next check is 2027-02-01" in text
+    )
+    assert "next: `" not in text
+
+
+def test_dunning_resumes_for_the_overdue_instalment_only(tmp_path: Path) -> None:
+    """Instalment 1 unpaid: second notice and final notice ask for 300.00 only."""
+    engine = make_engine(tmp_path, STEPS)
+    add_claim(engine, "F1", due="2026-10-31", amount="900.00")
+    engine.run(day("2026-11-05"))
+    engine.add_plan(
+        "F1",
+        [
+            (day("2027-01-31"), "300.00"),
+            (day("2027-02-28"), "300.00"),
+            (day("2027-03-31"), "300.00"),
+        ],
+        by="Bea",
+    )
+    for current in ("2026-11-12", "2027-01-31", "2027-02-01", "2027-02-08"):
+        engine.run(day(current))
+
+    # 02-01: instalment 1 (300.00, due 01-31) is overdue; reminded since 11-05,
+    # so `after 7 days in state` has long passed: second notice on 02-01.
+    # 02-08: 7 days later, the final notice. Instalment 2 (due 02-28) is not
+    # overdue yet, so both ask for 300.00.
+    moves = [(t.as_of, t.to_state) for t in engine.transitions("F1")]
+    assert moves[-2:] == [
+        (day("2027-02-01"), "second_notice"),
+        (day("2027-02-08"), "final_notice"),
+    ]
+    rows = engine.store.conn.execute(
+        "SELECT as_of, measure, open_amount, fee FROM measures ORDER BY id"
+    ).fetchall()
+    # second: 2.5 % of 300.00 = 7.50, between min 1.00 and max 20.00;
+    # final: the fixed 5 EUR fee, written with the currency's two decimals.
+    assert rows == [
+        ("2026-11-05", "first", "900.00", None),
+        ("2027-02-01", "second", "300.00", "7.50"),
+        ("2027-02-08", "final", "300.00", "5.00"),
+    ]
+    booked = [
+        (c.kind, c.measure, str(c.amount.amount), c.basis) for c in engine.charges("F1")
+    ]
+    assert booked[:2] == [
+        ("fee", "second", "7.50", "2.5 % of 300.00 EUR open"),
+        ("fee", "final", "5.00", "fixed fee of 5.00 EUR"),
+    ]
+    # The flat fee of 40.00 for a business debtor, with interest switched on.
+    assert (booked[2][0], booked[2][2]) == ("flat_fee", "40.00")

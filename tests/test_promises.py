@@ -298,7 +298,7 @@ def test_cli_records_a_promise(tmp_path: Path) -> None:
     [
         (["--amount", "500", "--until", "13.03.2026"], 2, "not a date written as"),
         (["--amount", "500"], 2, "Missing option '--until'"),
-        (["--amount", "5,00", "--until", "2026-03-13"], 1, "'5,00' is not an amount"),
+        (["--amount", "5,00", "--until", "2026-03-13"], 2, "'5,00' is not an amount"),
         (["--amount", "2000", "--until", "2026-03-13"], 1, "more than claim `A`"),
     ],
 )

@@ -42,9 +42,10 @@ def book(tmp_path: Path, interest: str):
 def test_fixed_interest_fees_cost_and_collection_figures(tmp_path: Path) -> None:
     """Fixed 8 %: A 30 days (02-01..03-02) 6.58, B 31 days (03-01..03-31) 1.36.
 
-    A: 1000.00 * 8 % * 30 / 365 = 6.5753 -> 6.58; B: 200.00 * 8 % * 31 / 365 =
-    1.3589 -> 1.36. Each got a reminder (0.80 cost) and a final notice (5.00
-    fee). Fell due 1,200.00, collected 1,000.00: 83.33 %. Open balance times
+    A: 1000.00 * 8 % * 30 / 365 = 6.5753 -> 6.58, booked when A was paid; B:
+    200.00 * 8 % * 31 / 365 = 1.3589 -> 1.36, accrued and not booked, as B is
+    still open. Each got a reminder (0.80 cost) and a final notice (5.00
+    fee, booked). Fell due 1,200.00, collected 1,000.00: 83.33 %. Open balance times
     days: A 1000 * 60 (01-01..03-01) + B 200 * 62 (01-29..03-31) = 72,400;
     billed 1,200.00: collection period 60.3 days. B is 31 days past due on 03-31.
     """
@@ -55,7 +56,8 @@ def test_fixed_interest_fees_cost_and_collection_figures(tmp_path: Path) -> None
     )
     total = report.groups[TOTAL]
 
-    assert total.interest == {"EUR": Decimal("7.94")}
+    assert total.interest == {"EUR": Decimal("6.58")}
+    assert total.interest_accrued == {"EUR": Decimal("1.36")}
     assert total.fees == {"EUR": Decimal("10.00")}
     assert total.cost == {"EUR": Decimal("1.60")}
     assert dict(total.measures) == {"letter": 4}
@@ -73,8 +75,9 @@ def test_statutory_interest_between_businesses_adds_the_flat_fee(
 ) -> None:
     """Base rate 2.27 % in 2025-H1, + 9 points = 11.27 %, plus EUR 40 per claim.
 
-    A: 1000.00 * 11.27 % * 30 / 365 = 9.2630 -> 9.26; B: 200.00 * 11.27 % * 31
-    / 365 = 1.9144 -> 1.91; with two flat fees: 9.26 + 1.91 + 80.00 = 91.17.
+    A: 1000.00 * 11.27 % * 30 / 365 = 9.2630 -> 9.26, booked when A was paid;
+    B: 200.00 * 11.27 % * 31 / 365 = 1.9144 -> 1.91, accrued and not booked.
+    The two flat fees are fees: 2 * 5.00 + 2 * 40.00 = 90.00.
     """
     engine = book(tmp_path, "statutory")
 
@@ -82,7 +85,10 @@ def test_statutory_interest_between_businesses_adds_the_flat_fee(
         engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
     )
 
-    assert report.groups[TOTAL].interest == {"EUR": Decimal("91.17")}
+    total = report.groups[TOTAL]
+    assert total.interest == {"EUR": Decimal("9.26")}
+    assert total.interest_accrued == {"EUR": Decimal("1.91")}
+    assert total.fees == {"EUR": Decimal("90.00")}
 
 
 def test_every_money_figure_counts_for_the_currencies_and_jpy_has_no_cents() -> None:

@@ -735,3 +735,174 @@ def test_the_sms_handler_in_the_api_guide_fits_the_protocol() -> None:
     handler = namespace["SmsHandler"]
     assert isinstance(handler, type)
     assert isinstance(handler(), MeasureHandler)
+
+
+# ---- what a send leaves alone, and one notice per claim ------------------------
+
+TWO_LETTERS = """\
+policy "Two letters" version "1"
+  currency EUR
+  calendar DE
+
+group everyone otherwise
+
+measure reminder_letter = letter "reminder"
+measure final_letter = letter "final-notice"
+
+dunning everyone
+  terminal final
+  current -> reminded after 5 days overdue do reminder_letter
+  reminded -> final after 7 days in state do final_letter
+"""
+
+
+def hold_customer(engine: Engine, customer_id: str, starts: dt.date) -> None:
+    """Anna holds every claim of a customer from `starts`: an insolvency check."""
+    from engine.holds import set_hold
+
+    with engine.store.transaction() as conn:
+        set_hold(
+            conn,
+            customer_id=customer_id,
+            reason="insolvency check",
+            by="anna",
+            starts=starts,
+        )
+
+
+def send_args(tmp_path: Path, on: str, *more: str) -> tuple[str, ...]:
+    """The arguments of `dunning send` for the test database on a day."""
+    return (
+        *more,
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        on,
+        "--out",
+        str(tmp_path / "letters"),
+    )
+
+
+def test_a_claim_with_two_pending_letters_gets_the_newest(tmp_path: Path) -> None:
+    """Reminder (run 03-06) and final notice (run 03-13) pending: one letter at
+    the final level; the reminder item is closed as superseded."""
+    engine = outbox_engine(
+        tmp_path, [letter_customer()], [claim("B", "K2", "250.00")], TWO_LETTERS
+    )
+    # 03-06 + 7 days in state = 03-13, a Wednesday: run 2 queues the final notice.
+    engine.run(dt.date(2024, 3, 13))
+
+    report = engine.send(dt.date(2024, 3, 14), settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert (line.run_id, line.claims, line.items, line.status) == (
+        2,
+        ("B",),
+        (2,),
+        "sent",
+    )
+    assert report.superseded == (1,)
+    assert statuses(engine) == {1: ("done", 1), 2: ("sent", 1)}
+    detail = engine.store.conn.execute(
+        "SELECT channel, status, detail FROM deliveries WHERE measure_id = 1"
+    ).fetchone()
+    assert detail == (
+        "letter",
+        "done",
+        "superseded by item 2 (measure final_letter of 2024-03-13)",
+    )
+    # The letter file is named after the newest run, and is the final notice.
+    assert not (tmp_path / "letters" / "1-K2.pdf").exists()
+    text = pdf_text((tmp_path / "letters" / "2-K2.pdf").read_bytes())
+    assert "Payment reminder" not in text
+
+
+def test_a_customer_gets_one_notice_for_claims_of_several_runs(
+    tmp_path: Path,
+) -> None:
+    """Claim B dunned by run 1, claim C (due later) by run 2: one notice for both."""
+    late = Claim(
+        "C", "K2", eur("50.00"), eur("50.00"), dt.date(2024, 2, 1), dt.date(2024, 3, 4)
+    )
+    engine = outbox_engine(
+        tmp_path, [letter_customer()], [claim("B", "K2", "250.00"), late]
+    )
+    # C is due 03-04: 5 days overdue on 03-09, a Saturday; the run of 03-11 has it.
+    engine.run(dt.date(2024, 3, 11))
+
+    report = engine.send(dt.date(2024, 3, 11), settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert (line.run_id, line.claims, line.status) == (2, ("B", "C"), "sent")
+    assert report.superseded == ()
+
+
+def test_items_of_a_held_customer_are_left_alone(tmp_path: Path) -> None:
+    """A hold set after the run: send leaves the items pending, untried, and says so."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    hold_customer(engine, "K2", RUN_DAY)
+    engine.close()
+
+    code, out = invoke(*send_args(tmp_path, "2024-03-07"))
+
+    assert code == 0
+    assert out == (
+        "nothing to send on 2024-03-07\n"
+        "1 item held back: claim or customer on hold (hold 1 by anna: "
+        "insolvency check)\n"
+        "1 pending item of other kinds (calls, tasks, stops, agency handovers) "
+        "is not sent by this command; see `dunning outbox --status pending`\n"
+    )
+    with Store.open(tmp_path / "send.db") as store:
+        rows = store.conn.execute("SELECT status, attempts FROM measures").fetchall()
+        delivered = store.conn.execute("SELECT count(*) FROM deliveries").fetchone()
+    assert rows == [("pending", 0), ("pending", 0)]
+    assert delivered == (0,)
+
+
+def test_a_send_before_the_run_leaves_its_items_alone(tmp_path: Path) -> None:
+    """--on 03-05, before the run of 03-06 queued the letter: nothing is sent."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+
+    report = engine.send(dt.date(2024, 3, 5), settings(tmp_path))
+
+    assert report.deliveries == ()
+    (group,) = report.held_back
+    assert group.describe() == (
+        "1 item held back: queued by the run of 2024-03-06, after 2024-03-05 "
+        "(carried out on 2024-03-06 or later)"
+    )
+    assert statuses(engine) == {1: ("pending", 0), 2: ("pending", 0)}
+
+
+def test_quiet_send_prints_nothing_when_all_went_out(tmp_path: Path) -> None:
+    """`dunning -q send`: no table and no summary when every notice went out."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    engine.close()
+
+    code, out = invoke(*send_args(tmp_path, "2024-03-07", "-q"))
+
+    assert (code, out) == (0, "")
+    assert (tmp_path / "letters" / "1-K2.pdf").exists()
+
+
+def test_quiet_send_prints_only_the_problems(tmp_path: Path) -> None:
+    """`dunning -q send` with an undeliverable notice: that line and the summary."""
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer(), Customer("K3", "Nowhere Ltd")],
+        [claim("B", "K2", "250.00"), claim("D", "K3", "80.00")],
+    )
+    engine.close()
+
+    code, out = invoke(*send_args(tmp_path, "2024-03-07", "-q"))
+
+    assert code == 1
+    assert out == (
+        "customer K3 (D): letter undeliverable: no e-mail address and no postal "
+        "address: a clerk must find one\n"
+        "2 notices on 2024-03-07: 1 sent, 1 undeliverable\n"
+    )

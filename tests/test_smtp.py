@@ -219,21 +219,67 @@ def test_a_temporary_refusal_is_retried_on_the_next_send(
     assert statuses(engine) == {1: ("sent", 2), 2: ("sent", 1)}
 
 
-def test_a_permanent_refusal_is_undeliverable(
+def test_a_permanent_refusal_falls_back_to_a_letter(
     tmp_path: Path, mailbox: tuple[Mailbox, int]
 ) -> None:
-    """550 for a recipient: undeliverable, and never tried again by itself."""
+    """550 for a recipient with a postal address: the e-mail attempt is recorded
+    undeliverable, then the letter is written and the item is sent as a letter."""
     box, port = mailbox
     box.refuse["ap@muster.example"] = "550 5.1.1 No such user"
     engine = two_customers(tmp_path)
 
     report = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
 
-    assert [d.status for d in report.deliveries] == ["undeliverable", "sent"]
+    refused = "the server refused ap@muster.example: 550 5.1.1 No such user"
+    k1, k6 = report.deliveries
+    assert (k1.customer_id, k1.channel, k1.status) == ("K1", "letter", "sent")
+    assert k1.detail == f"{refused}: sent as a letter instead"
+    assert (k6.customer_id, k6.channel, k6.status) == ("K6", "email", "sent")
+    assert report.ok
+    # Only K6's e-mail arrived; K1 got a letter file instead.
+    assert [r for _, r, _ in box.messages] == [["kasse@zweite.example"]]
+    assert (tmp_path / "letters" / "1-K1.pdf").exists()
     (item,) = [i for i in engine.outbox() if i.customer_id == "K1"]
-    assert item.last_error == (
-        "the server refused ap@muster.example: 550 5.1.1 No such user"
+    # Two attempts: the refused e-mail and the letter.
+    assert (item.status, item.channel, item.attempts) == ("sent", "letter", 2)
+    rows = engine.store.conn.execute(
+        "SELECT channel, status, detail FROM deliveries WHERE measure_id = ? "
+        "ORDER BY id",
+        (item.id,),
+    ).fetchall()
+    assert rows == [
+        ("email", "undeliverable", refused),
+        ("letter", "sent", f"{refused}: sent as a letter instead"),
+    ]
+    assert engine.send(SEND_DAY, smtp_settings(tmp_path, port)).deliveries == ()
+
+
+def test_a_permanent_refusal_without_postal_address_is_undeliverable(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """550 for a recipient with no postal address: undeliverable, never retried."""
+    box, port = mailbox
+    box.refuse["ap@muster.example"] = "550 5.1.1 No such user"
+    engine = outbox_engine(
+        tmp_path,
+        [
+            mail_customer("K1", "ap@muster.example", address=""),
+            mail_customer("K6", "kasse@zweite.example", name="Zweite KG"),
+        ],
+        [claim("A", "K1", "100.00"), claim("G", "K6", "40.00")],
     )
+
+    report = engine.send(SEND_DAY, smtp_settings(tmp_path, port))
+
+    assert [d.status for d in report.deliveries] == ["undeliverable", "sent"]
+    assert not report.ok
+    (item,) = [i for i in engine.outbox() if i.customer_id == "K1"]
+    assert (item.status, item.attempts) == ("undeliverable", 1)
+    assert item.last_error == (
+        "the server refused ap@muster.example: 550 5.1.1 No such user; "
+        "no postal address for a letter instead"
+    )
+    assert not (tmp_path / "letters").exists()
     assert engine.send(SEND_DAY, smtp_settings(tmp_path, port)).deliveries == ()
 
 

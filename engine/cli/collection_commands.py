@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import click
 
 from ..agency import FORMATS, export_handover, import_agency_report
-from ..calls import OUTCOMES, CallError, call_list, record_call, render_calls
+from ..calls import OUTCOMES, CallError, calls_on, record_call, render_calls
 from ..importer import ImportFailed
 from ..outbox import OutboxError
-from .options import DATE, db_option, open_store
+from .options import AMOUNT, DATE, check_places, db_option, open_store
+from .send_commands import quiet
 
 SHOWN_PROBLEMS = 50
 """How many problems of a report are listed before the rest are only counted."""
@@ -52,13 +54,20 @@ def calls_command(
 ) -> None:
     """List who to call, why and how much: pending and failed phone measures.
 
-    Oldest first (most days overdue), then the largest open amount.
+    Oldest first (most days overdue), then the largest open amount. Calls of
+    claims on hold, and calls queued by a run after --on, are left off.
     """
     with open_store(db_path, create=False) as store:
-        items = call_list(store.conn, on or dt.date.today(), queue=queue)
+        listed = calls_on(store.conn, on or dt.date.today(), queue=queue)
+    items = listed.items
     text = render_calls(items, form)
+    # CSV and JSON on the screen stay plain data: the notes go to stderr.
+    aside = form != "table" and output is None
     if output is None:
         click.echo(text, nl=False)
+        if not quiet():
+            for group in listed.held_back:
+                click.echo(group.describe().replace(" item", " call", 1), err=aside)
         return
     try:
         Path(output).write_text(text, encoding="utf-8")
@@ -66,7 +75,11 @@ def calls_command(
         raise click.ClickException(
             f"{output}: cannot write ({error.strerror})"
         ) from None
+    if quiet():
+        return
     click.echo(f"{_plural(len(items), 'call')} written to {output}")
+    for group in listed.held_back:
+        click.echo(group.describe().replace(" item", " call", 1))
 
 
 @click.command("call-result")
@@ -79,7 +92,11 @@ def calls_command(
     "promise to pay is recorded.",
 )
 @click.option("--until", type=DATE, help="A promise: the day it is to be paid by.")
-@click.option("--amount", help="A promise: the amount promised (default: all open).")
+@click.option(
+    "--amount",
+    type=AMOUNT,
+    help="A promise: the amount promised (default: all open).",
+)
 @click.option("--note", help="What was said, for the audit trail.")
 @click.option("--by", default="staff", show_default=True, help="Who made the call.")
 @click.option("--on", "on", type=DATE, help="The day of the call (default: today).")
@@ -88,7 +105,7 @@ def call_result_command(
     claim_id: str,
     outcome: str,
     until: dt.date | None,
-    amount: str | None,
+    amount: Decimal | None,
     note: str | None,
     by: str,
     on: dt.date | None,
@@ -97,6 +114,12 @@ def call_result_command(
     """Record the outcome of a call on CLAIM's open phone measure."""
     day = on or dt.date.today()
     with open_store(db_path, create=False) as store:
+        if amount is not None:
+            claim = store.conn.execute(
+                "SELECT currency FROM claims WHERE id = ?", (claim_id,)
+            ).fetchone()
+            if claim is not None:
+                check_places(amount, claim[0])
         try:
             result = record_call(
                 store,
@@ -168,9 +191,13 @@ def export_command(
                 f"{out_dir}: cannot write the handover file ({error.strerror}); "
                 "nothing was handed over"
             ) from None
+    if quiet():
+        return
     if not any(result.files for result in done):
         click.echo("nothing to hand over")
     for result in done:
+        for group in result.held_back:
+            click.echo(f"{result.agency}: {group.describe()}")
         for claim in result.skipped:
             click.echo(f"{result.agency}: claim {claim} closed without a handover")
         if result.files:

@@ -19,7 +19,7 @@ def register(cli: click.Group) -> None:
 
 @click.command("import")
 @click.argument("kind", type=click.Choice([*KINDS, "all"]))
-@click.argument("file", type=click.Path(dir_okay=True))
+@click.argument("file", type=click.Path(exists=True, dir_okay=True))
 @click.option(
     "--mapping",
     "mapping_name",

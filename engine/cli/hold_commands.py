@@ -7,8 +7,7 @@ import datetime as dt
 import getpass
 import io
 import json
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import click
 
@@ -24,9 +23,15 @@ from ..holds import (
     set_hold,
     skips_of,
 )
-from .options import DATE, db_option, open_store
-
-_CURRENCY = re.compile(r"[A-Z]{3}")
+from .options import (
+    AMOUNT,
+    CURRENCY,
+    DATE,
+    check_places,
+    db_option,
+    format_amount,
+    open_store,
+)
 
 
 def _who() -> str:
@@ -38,7 +43,9 @@ def _who() -> str:
 
 
 def _target(claim_id: str | None, customer_id: str | None) -> None:
-    if (claim_id is None) == (customer_id is None):
+    if claim_id is None and customer_id is None:
+        raise click.UsageError("name a CLAIM or a --customer ID: one of them is needed")
+    if claim_id is not None and customer_id is not None:
         raise click.UsageError("name either a CLAIM or a --customer ID, not both")
 
 
@@ -207,29 +214,12 @@ def skipped_command(
             click.echo("no skipped claims")
 
 
-def _money(value: str, currency: str) -> Money:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(
-            f"{value!r} is not an amount; write it like 150.00", param_hint="'--amount'"
-        ) from None
-    if not amount.is_finite():
-        raise click.BadParameter(
-            f"{value!r} is not an amount; write it like 150.00", param_hint="'--amount'"
-        )
-    if not _CURRENCY.fullmatch(currency):
-        raise click.BadParameter(
-            f"{currency!r} is not a currency code such as EUR",
-            param_hint="'--currency'",
-        )
-    return Money(amount, currency)
-
-
 @click.command("credit")
 @click.option("--customer", "customer_id", required=True, help="Whose credit it is.")
-@click.option("--amount", required=True, help="The amount, e.g. 150.00.")
-@click.option("--currency", default="EUR", show_default=True, help="Its currency.")
+@click.option("--amount", required=True, type=AMOUNT, help="The amount, e.g. 150.00.")
+@click.option(
+    "--currency", default="EUR", show_default=True, type=CURRENCY, help="Its currency."
+)
 @click.option("--on", "on", type=DATE, required=True, help="The day it was received.")
 @click.option(
     "--kind",
@@ -244,7 +234,7 @@ def _money(value: str, currency: str) -> Money:
 @db_option
 def credit_command(
     customer_id: str,
-    amount: str,
+    amount: Decimal,
     currency: str,
     on: dt.date,
     kind: str,
@@ -254,7 +244,8 @@ def credit_command(
     db_path: str,
 ) -> None:
     """Record a customer credit; a run then does not remind claims it covers."""
-    money = _money(amount, currency)
+    check_places(amount, currency)
+    money = Money(amount, currency)
     with open_store(db_path, create=False) as store:
         count = store.conn.execute(
             "SELECT count(*) FROM credits WHERE customer_id = ?", (customer_id,)
@@ -267,7 +258,8 @@ def credit_command(
         except CreditError as error:
             raise click.ClickException(str(error)) from None
     click.echo(
-        f"credit {ident} of customer {customer_id}: {money} "
+        f"credit {ident} of customer {customer_id}: "
+        f"{format_amount(amount, currency)} "
         f"({kind.replace('_', ' ')}) received {on}"
     )
 

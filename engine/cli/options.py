@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import click
 
 from dunlang import Policy, PolicyError, load_policy
 
+from ..mapping import currency_places, too_precise, unknown_currency
 from ..store import DEFAULT_PATH, Store, StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +75,84 @@ class DateType(click.ParamType):
 
 
 DATE = DateType()
+
+
+LARGEST_AMOUNT = Decimal(10) ** 15
+"""The largest amount the commands accept, the same as the import accepts."""
+
+_PLAIN_DECIMAL = re.compile(r"\d+(?:\.\d+)?")
+
+
+class AmountType(click.ParamType):
+    """An amount of money in plain decimal notation (`150.00`): more than zero
+    and at most LARGEST_AMOUNT. Its currency is often known only later (the
+    claim's); `check_places` then checks the decimals."""
+
+    name = "amount"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "AMOUNT"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        text = str(value).strip()
+        if not _PLAIN_DECIMAL.fullmatch(text):
+            self.fail(
+                f"{value!r} is not an amount; write digits with a dot for the "
+                "decimals, like 150.00",
+                param,
+                ctx,
+            )
+        amount = Decimal(text)
+        if amount <= 0:
+            self.fail(f"{value!r} must be more than zero", param, ctx)
+        if amount > LARGEST_AMOUNT:
+            self.fail(
+                f"{value!r} is too large: an amount may be at most "
+                f"{LARGEST_AMOUNT:f} (10^15)",
+                param,
+                ctx,
+            )
+        return amount
+
+
+AMOUNT = AmountType()
+
+
+def check_places(amount: Decimal, currency: str, option: str = "--amount") -> None:
+    """Stop with a usage error (exit 2) when `amount` has more decimal places
+    than `currency` allows (`0.001` EUR, `0.5` JPY)."""
+    problem = too_precise(f"{amount:f}", currency)
+    if problem:
+        raise click.BadParameter(problem, param_hint=f"'{option}'")
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """An amount with its currency's decimals: `150.00 EUR`, `5000 JPY`."""
+    return f"{amount:.{currency_places(currency)}f} {currency}"
+
+
+class CurrencyType(click.ParamType):
+    """A currency code that babel knows, like EUR."""
+
+    name = "currency"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "CURRENCY"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        problem = unknown_currency(str(value))
+        if problem:
+            self.fail(problem, param, ctx)
+        return str(value)
+
+
+CURRENCY = CurrencyType()
 
 
 def policy_option(

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from decimal import Decimal
 
 import click
+
+from dunlang.model import Money
 
 from ..mapping import currency_places
 from ..plans import add_plan, parse_instalment, plan_total, schedule
 from ..promises import (
     AgreementError,
+    claim_row,
     give_promise,
     open_claim_row,
     open_dispute,
     resolve_dispute,
 )
 from ..store import Store
-from .options import DATE, db_option, open_store
+from .options import AMOUNT, DATE, check_places, db_option, format_amount, open_store
 
 
 def _someone() -> str:
@@ -49,7 +53,9 @@ def _store(db_path: str) -> Store:
 
 @click.command("promise")
 @click.argument("claim_id")
-@click.option("--amount", required=True, help="The amount promised, e.g. 500.00.")
+@click.option(
+    "--amount", required=True, type=AMOUNT, help="The amount promised, e.g. 500.00."
+)
 @click.option(
     "--until", "until", required=True, type=DATE, help="The last day to pay it by."
 )
@@ -58,7 +64,7 @@ def _store(db_path: str) -> Store:
 @db_option
 def promise_command(
     claim_id: str,
-    amount: str,
+    amount: Decimal,
     until: dt.date,
     by: str | None,
     on: dt.date | None,
@@ -67,6 +73,8 @@ def promise_command(
     """Record a customer's promise to pay AMOUNT of a claim by a date."""
     store = _store(db_path)
     try:
+        currency = claim_row(store.conn, claim_id)["currency"]
+        check_places(amount, currency)
         ident = give_promise(
             store,
             claim_id,
@@ -75,11 +83,7 @@ def promise_command(
             on=on or dt.date.today(),
             by=by or _someone(),
         )
-        amount_text = store.conn.execute(
-            "SELECT amount || ' ' || (SELECT currency FROM claims WHERE id = ?) "
-            "FROM events WHERE id = ?",
-            (claim_id, ident),
-        ).fetchone()[0]
+        amount_text = format_amount(amount, currency)
     except AgreementError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -131,6 +135,7 @@ def dispute_open_command(
 @click.option(
     "--amount",
     default=None,
+    type=AMOUNT,
     help="With --outcome customer: the amount credited (default: all still open).",
 )
 @click.option("--note", default=None, help="A note kept with the event.")
@@ -140,7 +145,7 @@ def dispute_open_command(
 def dispute_resolve_command(
     claim_id: str,
     outcome: str,
-    amount: str | None,
+    amount: Decimal | None,
     note: str | None,
     by: str | None,
     on: dt.date | None,
@@ -150,6 +155,8 @@ def dispute_resolve_command(
     store = _store(db_path)
     day = on or dt.date.today()
     try:
+        if amount is not None:
+            check_places(amount, claim_row(store.conn, claim_id)["currency"])
         recorded = resolve_dispute(
             store,
             claim_id,
@@ -161,10 +168,11 @@ def dispute_resolve_command(
         )
         credit = None
         if len(recorded) == 2:
-            credit = store.conn.execute(
-                "SELECT amount || ' ' || currency FROM payments WHERE id = ?",
+            credited, currency = store.conn.execute(
+                "SELECT amount, currency FROM payments WHERE id = ?",
                 (recorded[0],),
-            ).fetchone()[0]
+            ).fetchone()
+            credit = format_amount(Decimal(credited), currency)
     except AgreementError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -175,6 +183,25 @@ def dispute_resolve_command(
         f"claim {claim_id}: dispute resolved in {favour} favour on {day} "
         f"({credited}event {recorded[-1]}); the next run applies it"
     )
+
+
+def _instalment(text: str, currency: str) -> tuple[dt.date, Money]:
+    """One `--instalment DATE:AMOUNT`; a malformed one is a usage error."""
+    date_text, colon, amount_text = text.partition(":")
+    if not colon:
+        raise click.BadParameter(
+            f"{text!r} is not written as DATE:AMOUNT (like 2026-04-01:250.00)",
+            param_hint="'--instalment'",
+        )
+    try:
+        DATE.convert(date_text.strip(), None, None)
+        amount = AMOUNT.convert(amount_text.strip(), None, None)
+    except click.BadParameter as error:
+        raise click.BadParameter(
+            f"{text!r}: {error.message}", param_hint="'--instalment'"
+        ) from None
+    check_places(amount, currency, "--instalment")
+    return parse_instalment(text, currency)
 
 
 @click.command("plan")
@@ -231,7 +258,7 @@ def plan_command(
         claim = open_claim_row(store.conn, claim_id)
         currency = claim["currency"]
         if explicit:
-            wanted = [parse_instalment(text, currency) for text in explicit]
+            wanted = [_instalment(text, currency) for text in explicit]
         else:
             assert count is not None and first is not None
             unit = every[1] if every[1].endswith("s") else every[1] + "s"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sqlite3
 from pathlib import Path
 
 import click
@@ -10,9 +12,12 @@ import click
 from dunlang import Policy
 
 from ..explain import UnknownClaim, explain, history, render_explanation, render_history
+from ..interest import BaseRateError, load_base_rates
 from ..runner import RunError, Runner, RunResult
 from ..store import Store
 from .options import DATE, db_option, load_or_exit, open_store, policy_option
+
+log = logging.getLogger(__name__)
 
 FUTURE_DAYS = 7
 MAX_PROBLEMS = 20
@@ -55,9 +60,22 @@ def _summary(result: RunResult, policy: Policy) -> str:
     is_flag=True,
     help="Allow an as-of date before the last run, on purpose.",
 )
+@click.option(
+    "--base-rates",
+    "base_rates_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A base rate table (CSV valid_from,rate_percent) for interest, instead "
+    "of the bundled one.",
+)
 @db_option
 def run_command(
-    policy_path: str, as_of: dt.date, dry_run: bool, replay: bool, db_path: str
+    policy_path: str,
+    as_of: dt.date,
+    dry_run: bool,
+    replay: bool,
+    base_rates_path: str | None,
+    db_path: str,
 ) -> None:
     """Run a policy over every open claim for one as-of date."""
     latest = dt.date.today() + dt.timedelta(days=FUTURE_DAYS)
@@ -69,13 +87,32 @@ def run_command(
             param_hint="'--as-of'",
         )
     policy = load_or_exit(policy_path)
+    base_rates = None
+    if base_rates_path is not None:
+        try:
+            base_rates = load_base_rates(base_rates_path)
+        except BaseRateError as error:
+            raise click.ClickException(str(error)) from None
     store = open_store(db_path, create=False)
     try:
-        result = Runner(store, policy).run(
+        result = Runner(store, policy, base_rates=base_rates).run(
             as_of, dry_run=dry_run, replay=replay, collect=dry_run
         )
     except RunError as error:
         raise click.ClickException(str(error)) from None
+    except sqlite3.OperationalError:
+        raise  # a busy or read-only database: the main command explains it
+    except Exception as error:
+        # What the run committed before the error stays; a run for the same
+        # date picks up where this one stopped.
+        log.debug("run for %s stopped", as_of, exc_info=True)
+        raise click.ClickException(
+            f"the run for {as_of} stopped on an unexpected error "
+            f"({type(error).__name__}: {error}); what it finished is kept and "
+            "no later date can run until it is complete. Fix the cause (the "
+            f"policy or the data), then run `dunning run --as-of {as_of}` again: "
+            "it resumes where it stopped (-vv shows the details)"
+        ) from None
     finally:
         store.close()
 

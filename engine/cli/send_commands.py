@@ -39,6 +39,12 @@ def _plural(number: int, word: str) -> str:
     return f"{number} {word}" + ("" if number == 1 else "s")
 
 
+def quiet() -> bool:
+    """True when the command runs under `dunning -q`: show only errors."""
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("quiet"))
+
+
 def _smtp(
     host: str | None,
     port: int,
@@ -181,9 +187,53 @@ def send_command(
     finally:
         store.close()
 
-    _print_report(report, policy.header.calendar)
+    if quiet():
+        _print_errors(report)
+    else:
+        _print_report(report, policy.header.calendar)
     if not dry_run and not report.ok:
         raise SystemExit(1)
+
+
+def _summary(report: SendReport) -> str:
+    """The last line of a send: how many notices, and what became of them."""
+    # "sent" always, so that a send in which everything failed says 0 sent.
+    counts = ", ".join(
+        f"{report.count(status)} {status}"
+        for status in ("sent", "failed", "undeliverable", "done")
+        if status == "sent" or report.count(status)
+    )
+    return (
+        f"{_plural(len(report.deliveries), 'notice')} on "
+        f"{report.on.isoformat()}: {counts}"
+    )
+
+
+def _exhausted(report: SendReport) -> str:
+    ids = ", ".join(str(item.id) for item in report.exhausted)
+    return (
+        f"{_plural(len(report.exhausted), 'item')} failed too often and "
+        f"{'is' if len(report.exhausted) == 1 else 'are'} no longer tried: "
+        f"{ids}; see `dunning outbox --status failed`"
+    )
+
+
+def _print_errors(report: SendReport) -> None:
+    """Under -q: the notices that failed or were undeliverable, and the summary;
+    nothing at all when everything went out."""
+    if report.dry_run or report.ok:
+        return
+    for line in report.deliveries:
+        if line.status in ("failed", "undeliverable"):
+            click.echo(
+                f"customer {line.customer_id} ({', '.join(line.claims)}): "
+                f"{line.channel} {line.status}: {line.detail or ''}".rstrip(),
+                err=True,
+            )
+    if report.exhausted:
+        click.echo(_exhausted(report), err=True)
+    if report.deliveries:
+        click.echo(_summary(report), err=True)
 
 
 def _print_report(report: SendReport, calendar: object) -> None:
@@ -224,28 +274,24 @@ def _print_report(report: SendReport, calendar: object) -> None:
     elif not report.deliveries:
         click.echo(f"nothing to send on {report.on.isoformat()}")
     else:
-        # "sent" always, so that a send in which everything failed says 0 sent.
-        counts = ", ".join(
-            f"{report.count(status)} {status}"
-            for status in ("sent", "failed", "undeliverable", "done")
-            if status == "sent" or report.count(status)
-        )
+        click.echo(_summary(report))
+    if report.superseded:
+        count = len(report.superseded)
+        closed = "would be closed" if report.dry_run else "closed"
         click.echo(
-            f"{_plural(len(report.deliveries), 'notice')} on "
-            f"{report.on.isoformat()}: {counts}"
+            f"{_plural(count, 'older item')} {closed} as done, superseded by a "
+            f"newer notice of {'its' if count == 1 else 'their'} claim: "
+            + ", ".join(map(str, report.superseded))
         )
+    for group in report.held_back:
+        click.echo(group.describe())
     if report.exhausted:
-        ids = ", ".join(str(item.id) for item in report.exhausted)
-        click.echo(
-            f"{_plural(len(report.exhausted), 'item')} failed too often and "
-            f"{'is' if len(report.exhausted) == 1 else 'are'} no longer tried: "
-            f"{ids}; see `dunning outbox --status failed`"
-        )
+        click.echo(_exhausted(report))
     if report.waiting:
         click.echo(
             f"{_plural(report.waiting, 'pending item')} of other kinds (calls, "
-            "tasks, stops, agency handovers) are not sent by this command; "
-            "see `dunning outbox --status pending`"
+            f"tasks, stops, agency handovers) {'is' if report.waiting == 1 else 'are'}"
+            " not sent by this command; see `dunning outbox --status pending`"
         )
 
 
