@@ -399,8 +399,13 @@ class Runner:
             else:
                 continue
             found.append(
-                f"{count} open claims (e.g. {example}): {why}; they are left as "
-                "they are until the policy has it again"
+                (
+                    f"1 open claim ({example}): {why}; it is left as it is"
+                    if count == 1
+                    else f"{count} open claims (e.g. {example}): {why}; they are "
+                    "left as they are"
+                )
+                + " until the policy has it again"
             )
         return found
 

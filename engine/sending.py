@@ -708,10 +708,10 @@ class _Sending:
         `refused`: why the e-mail this letter replaces was refused for good.
         """
         html, pdf = self.renderer.render_letter(notice, plan.template)
-        stem = file_stem(plan.run_id, plan.customer.id)
         folder = self.settings.out_dir
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            stem = _free_stem(folder, file_stem(plan.run_id, plan.customer.id))
             _write(folder / f"{stem}.html", html.encode("utf-8"))
             _write(folder / f"{stem}.pdf", pdf)
         except OSError as error:
@@ -850,6 +850,21 @@ def _delivery(
         to,
         max(item.attempts for item in plan.items) + 1,
     )
+
+
+def _free_stem(folder: Path, stem: str) -> str:
+    """`stem`, or `stem-2`, `stem-3`, ... if a letter of that name exists.
+
+    A letter once written is a document of what was sent; a later letter
+    to the same customer from the same run never replaces it.
+    """
+    candidate, number = stem, 1
+    while (folder / f"{candidate}.pdf").exists() or (
+        folder / f"{candidate}.html"
+    ).exists():
+        number += 1
+        candidate = f"{stem}-{number}"
+    return candidate
 
 
 def _write(path: Path, content: bytes) -> None:

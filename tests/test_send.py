@@ -906,3 +906,37 @@ def test_quiet_send_prints_only_the_problems(tmp_path: Path) -> None:
         "address: a clerk must find one\n"
         "2 notices on 2024-03-07: 1 sent, 1 undeliverable\n"
     )
+
+
+def test_a_later_letter_of_the_same_run_never_replaces_an_earlier_one(
+    tmp_path: Path,
+) -> None:
+    """Claim C is held on the send day, B goes out as 1-K2.pdf; after the release
+    C's letter of the same run is written as 1-K2-2.pdf and 1-K2.pdf is unchanged."""
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer()],
+        [claim("B", "K2", "250.00"), claim("C", "K2", "80.00")],
+    )
+    engine.hold("C", reason="address check", by="anna", starts=RUN_DAY)
+    engine.send(SEND_DAY, settings(tmp_path))
+    first = (tmp_path / "letters" / "1-K2.pdf").read_bytes()
+    engine.release("C", by="anna", on=SEND_DAY)
+
+    engine.send(SEND_DAY + dt.timedelta(days=1), settings(tmp_path))
+
+    assert (tmp_path / "letters" / "1-K2.pdf").read_bytes() == first
+    later = pdf_text((tmp_path / "letters" / "1-K2-2.pdf").read_bytes())
+    # Only C is on the later letter: 80.00 open + the 5.00 reminder fee = 85.00,
+    # in English (babel writes euros as €80.00); B (250.00) went out before.
+    assert "€80.00" in later and "€85.00" in later
+    assert "€250.00" not in later
+    documents = dict(
+        engine.store.conn.execute(
+            "SELECT claim_id, document FROM measures WHERE kind = 'letter'"
+        ).fetchall()
+    )
+    assert documents == {
+        "B": str(tmp_path / "letters" / "1-K2.pdf"),
+        "C": str(tmp_path / "letters" / "1-K2-2.pdf"),
+    }
