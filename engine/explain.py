@@ -186,7 +186,7 @@ def history(
                 TimelineEntry(
                     recorded_at[:10],
                     "change",
-                    f"{field} changed from {old} to {new} by {actor}"
+                    f"{field} changed from {_shown(old)} to {_shown(new)} by {actor}"
                     + (f" ({source})" if source else ""),
                 ),
             )
@@ -201,6 +201,11 @@ def history(
 
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     return claim, [entry for *_, entry in entries]
+
+
+def _shown(value: str | None) -> str:
+    """A stored value as the timeline shows it; an empty field says so."""
+    return "(empty)" if value is None or value == "" else value
 
 
 def _handovers(conn: Any, claim_id: str) -> list[tuple[str, int, int, TimelineEntry]]:

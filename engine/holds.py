@@ -538,9 +538,12 @@ class Treatment:
         self.read = set().union(
             *(attributes_read(exclusion.guard) for exclusion in policy.exclusions)
         )
+        # An exclusion that reads the passing of days can end by itself, so
+        # its claims keep their timers' schedule instead of being parked.
+        self.exclusions_age = bool(self.read & AGEING_ATTRIBUTES)
         self._holds: dict[str, list[Hold]] = {}
         self._with_credit: set[str] = set()
-        self._parked: dict[str, dt.date | None] = {}
+        self._parked: dict[str, dt.date | None | object] = {}
         self._not_before: dict[str, dt.date] = {}
         self._pending: list[tuple[Any, ...]] = []
         self._recorded: set[tuple[str, str, str | None]] = set()
@@ -599,7 +602,7 @@ class Treatment:
                 reason, values = found
                 detail = f"excluded: {reason}" + (f" ({values})" if values else "")
                 self._skip(work, as_of, "exclusion", reason, detail)
-                self._parked[claim_id] = None
+                self._parked[claim_id] = ON_SCHEDULE if self.exclusions_age else None
                 return STOP
 
         # Only a claim whose due date has passed is a small balance: typically
@@ -677,7 +680,11 @@ class Treatment:
     def next_check(self, claim_id: str, earliest: dt.date | None) -> dt.date | None:
         """The claim's next check, after holds, exclusions and waiting."""
         if claim_id in self._parked:
-            return self._parked.pop(claim_id)
+            parked = self._parked.pop(claim_id)
+            if parked is ON_SCHEDULE:
+                return earliest
+            assert parked is None or isinstance(parked, dt.date)
+            return parked
         not_before = self._not_before.pop(claim_id, None)
         if not_before is not None and earliest is not None:
             return max(earliest, not_before)
@@ -738,6 +745,20 @@ class Treatment:
             )
         )
         log.debug("claim %s skipped: %s", claim_id, detail)
+
+
+AGEING_ATTRIBUTES = frozenset(
+    {
+        ("claim", "days_overdue"),
+        ("claim", "overdue_amount"),
+        ("customer", "days_since_oldest_unpaid"),
+        ("customer", "overdue_claims"),
+    }
+)
+"""Attributes whose value changes with the as-of date alone."""
+
+ON_SCHEDULE = object()
+"""Parked claims that keep the next check their timers give them."""
 
 
 def _overdue(work: Any) -> bool:

@@ -144,3 +144,28 @@ def test_a_small_balance_left_stops_dunning_once(tmp_path: Path) -> None:
         "SELECT state, open_amount, settled_on FROM claims WHERE id = 'A'"
     ).fetchone()
     assert row == ("current", "3.00", None)
+
+
+def test_an_exclusion_that_reads_days_overdue_ends_by_itself(tmp_path: Path) -> None:
+    """`exclude when claim.days_overdue < 8 days`: the reminder that fell due on
+    day 5 waits until day 8, when the rule no longer matches."""
+    policy_text = TWO_LETTERS.replace(
+        "group everyone otherwise\n",
+        "group everyone otherwise\n"
+        'exclude when claim.days_overdue < 8 days because "a week of grace"\n',
+    )
+    engine = make_engine(tmp_path, policy_text)
+    add_claim(engine, "A", due="2025-03-05")
+
+    moves = run_days(engine, "2025-03-05", "2025-03-25")
+
+    # Due Wed 03-05. Day 5 overdue (Mon 03-10): the first letter falls due,
+    # but 5 < 8, so the claim is excluded and skipped. Day 8 is Thu 03-13:
+    # 8 < 8 no longer holds, so the first letter goes out then. The second
+    # letter falls due 14 days overdue, Wed 03-19.
+    assert moves_after_allocation(moves) == {
+        "2025-03-13": ["A:current->first"],
+        "2025-03-19": ["A:first->second"],
+    }
+    skips = [(s.as_of.isoformat(), s.cause) for s in engine.skips()]
+    assert skips == [("2025-03-05", "exclusion")]
