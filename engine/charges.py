@@ -359,6 +359,10 @@ class ChargeBook:
         # (claim, measure) pairs that already have their fee.
         self._fees: dict[tuple[int, str], Decimal] = {}
         self._charged: set[tuple[str, str]] = set()
+        # Claims of the batch with open charges stored before it, and claims
+        # it booked charges for.
+        self._open: set[str] = set()
+        self._booked: set[str] = set()
 
     def fees_booked(self) -> dict[tuple[int, str], Decimal]:
         """The fees the last `book` charged, by transition id and measure name;
@@ -430,6 +434,7 @@ class ChargeBook:
         """Write the batch's charges; the open principal of each claim whose
         payments also paid charges (the run stores that instead)."""
         self._fees = {}
+        self._booked = set()
         try:
             wanted = [
                 claim
@@ -440,6 +445,9 @@ class ChargeBook:
             if not wanted:
                 return {}
             self._charged = self._fees_charged(conn, wanted)
+            self._open = self._with_open_charges(
+                conn, [c.claim_id for c in wanted if c.claim_id in self._payments]
+            )
             debtors = self._debtors(conn, {c.customer_id for c in wanted})
             adjusted: dict[str, Decimal] = {}
             for claim in wanted:
@@ -532,6 +540,29 @@ class ChargeBook:
                 ).fetchall()
             )
         return found
+
+    @staticmethod
+    def _with_open_charges(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+        """Those of these claims that have open charges: only their payments
+        can pay or cancel charges, so only they need the charges read back."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT claim_id FROM charges WHERE settled_on IS NULL "
+                    f"AND claim_id IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def _may_have_open_charges(self, claim_id: str) -> bool:
+        """True unless the claim surely has no open charge: none stored before
+        the batch, and none booked in it."""
+        return claim_id in self._open or claim_id in self._booked
 
     @staticmethod
     def _debtors(conn: sqlite3.Connection, ids: set[str]) -> dict[str, str]:
@@ -648,6 +679,8 @@ class ChargeBook:
         if excess <= 0:
             return Decimal(0)
 
+        if not self._may_have_open_charges(claim.claim_id):
+            return Decimal(0)
         used = Decimal(0)
         self._flush(conn)  # charges booked earlier in this batch are open too
         for ident, left in conn.execute(
@@ -674,6 +707,8 @@ class ChargeBook:
         that the customer owed them nothing. The rows stay, with open amount 0,
         `settled_on` the payment day and the reason in the basis; each change
         lands in `audit_changes`."""
+        if not self._may_have_open_charges(claim_id):
+            return
         self._flush(conn)  # fees booked earlier in this batch count too
         day = paid_on.isoformat()
         marks = ", ".join("?" for _ in FEE_KINDS)
@@ -774,6 +809,7 @@ class ChargeBook:
     ) -> None:
         if amount.amount <= 0:
             return
+        self._booked.add(claim.claim_id)
         self._rows.append(
             (
                 claim.claim_id,
