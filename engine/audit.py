@@ -11,6 +11,7 @@ import json
 import sqlite3
 from decimal import Decimal
 
+from .outbox import ITEM_COLUMNS, read_item
 from .records import (
     AuditChange,
     ChargeRecord,
@@ -18,7 +19,6 @@ from .records import (
     Money,
     Run,
     TransitionRecord,
-    money,
 )
 
 
@@ -80,32 +80,10 @@ def transitions_of(conn: sqlite3.Connection, claim_id: str) -> list[TransitionRe
 def measures_of(conn: sqlite3.Connection, claim_id: str) -> list[MeasureItem]:
     """The outbox items of one claim, in the order they were created."""
     rows = conn.execute(
-        "SELECT id, run_id, transition_id, as_of, claim_id, customer_id, measure, "
-        "kind, open_amount, currency, fee, cost, template, queue, agency, text, "
-        "status FROM measures WHERE claim_id = ? ORDER BY id",
+        f"SELECT {ITEM_COLUMNS} FROM measures WHERE claim_id = ? ORDER BY id",
         (claim_id,),
     )
-    return [
-        MeasureItem(
-            id=row[0],
-            run_id=row[1],
-            transition_id=row[2],
-            as_of=dt.date.fromisoformat(row[3]),
-            claim_id=row[4],
-            customer_id=row[5],
-            measure=row[6],
-            kind=row[7],
-            open_amount=Money(Decimal(row[8]), row[9]),
-            fee=money(row[10], row[9]),
-            cost=money(row[11], row[9]),
-            template=row[12],
-            queue=row[13],
-            agency=row[14],
-            text=row[15],
-            status=row[16],
-        )  # fmt: skip
-        for row in rows
-    ]
+    return [read_item(row) for row in rows]
 
 
 def charges_of(conn: sqlite3.Connection, claim_id: str) -> list[ChargeRecord]:

@@ -30,6 +30,7 @@ from attrs import frozen
 from dunlang.model import Money
 
 from .holds import holds_in_force
+from .records import MeasureItem
 
 log = logging.getLogger(__name__)
 
@@ -181,40 +182,19 @@ def _group(reason: str, entries: list[tuple[int, str]]) -> HeldBack:
 # ---- reading the outbox --------------------------------------------------------
 
 
-@frozen
-class OutboxItem:
-    """One measure in the outbox, with where it stands and what was tried."""
-
-    id: int
-    run_id: int
-    transition_id: int
-    as_of: dt.date
-    claim_id: str
-    customer_id: str
-    measure: str
-    kind: str
-    open_amount: Money
-    fee: Money | None = None
-    template: str | None = None
-    queue: str | None = None
-    agency: str | None = None
-    text: str | None = None
-    status: str = PENDING
-    attempts: int = 0
-    last_error: str | None = None
-    channel: str | None = None
-    sent_at: str | None = None
-    document: str | None = None
+OutboxItem = MeasureItem
+"""One measure in the outbox, with where it stands and what was tried."""
 
 
-_COLUMNS = (
+ITEM_COLUMNS = (
     "id, run_id, transition_id, as_of, claim_id, customer_id, measure, kind, "
     "open_amount, currency, fee, template, queue, agency, text, status, attempts, "
-    "last_error, channel, sent_at, document"
+    "last_error, channel, sent_at, document, cost"
 )
 
 
-def _item(row: tuple[Any, ...]) -> OutboxItem:
+def read_item(row: tuple[Any, ...]) -> OutboxItem:
+    """An outbox item from a row of `SELECT {ITEM_COLUMNS} FROM measures`."""
     currency = row[9]
     return OutboxItem(
         id=row[0],
@@ -237,6 +217,7 @@ def _item(row: tuple[Any, ...]) -> OutboxItem:
         channel=row[18],
         sent_at=row[19],
         document=row[20],
+        cost=Money(Decimal(row[21]), currency) if row[21] else None,
     )  # fmt: skip
 
 
@@ -277,5 +258,7 @@ def outbox_items(
         where.append("run_id = ?")
         values.append(run_id)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM measures{clause} ORDER BY id", values)
-    return [_item(row) for row in rows]
+    rows = conn.execute(
+        f"SELECT {ITEM_COLUMNS} FROM measures{clause} ORDER BY id", values
+    )
+    return [read_item(row) for row in rows]

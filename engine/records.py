@@ -148,6 +148,11 @@ class MeasureItem:
     agency: str | None = None
     text: str | None = None
     status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    channel: str | None = None
+    sent_at: str | None = None
+    document: str | None = None
 
 
 @frozen
