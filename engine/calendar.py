@@ -102,6 +102,13 @@ def deadline_of(
     """When a timer holds for a claim: its nominal day, and that day rolled
     forward to the next business day (for calendar-day timers too)."""
     base = due_date if timer.basis is TimerBasis.OVERDUE else state_since
+    return _deadline_from(timer, base, calendar)
+
+
+@lru_cache(maxsize=65536)
+def _deadline_from(timer: Timer, base: dt.date, calendar: BusinessCalendar) -> Deadline:
+    """The deadline of a timer counted from `base`. Many claims share a due
+    date, so a run asks the same question many times."""
     try:
         if timer.business_days:
             day = calendar.add_business_days(base, timer.days)

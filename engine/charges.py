@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, KeysView, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -388,6 +388,10 @@ class ChargeBook:
         self._payments.setdefault(claim_id, []).append(
             _Payment(position, on, amount.amount, kind, open_before.amount)
         )
+
+    def paid_claims(self) -> KeysView[str]:
+        """The claims with payments noted in this batch (a view, not a copy)."""
+        return self._payments.keys()
 
     def forget(self) -> None:
         """Drop what was noted (a batch is done, or it was rolled back)."""

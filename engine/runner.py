@@ -614,13 +614,21 @@ class Runner:
         Returns the fees booked, by transition id and measure name."""
         claims: list[BatchClaim] = []
         ident = first_transition
+        paid = self.charges.paid_claims()
         for work in works:
+            first, ident = ident, ident + len(work.steps)
+            # Only measures and payments book or pay charges.
+            if work.row["id"] not in paid and not any(
+                step.measures for step in work.steps
+            ):
+                continue
             steps = []
             bases = []
-            for step, dunned in zip(work.steps, work.dunned, strict=True):
-                steps.append((ident, step.on, step.measures))
+            for offset, (step, dunned) in enumerate(
+                zip(work.steps, work.dunned, strict=True)
+            ):
+                steps.append((first + offset, step.on, step.measures))
                 bases.append(dunned.amount)
-                ident += 1
             claims.append(
                 BatchClaim(
                     claim_id=work.row["id"],
