@@ -6,7 +6,9 @@ claim (customer, amounts, fees and interest as of the day, the claim's moves)
 and, in the same transaction, marks each item sent, records a `handovers` row
 and sets `claims.agency`. A claim is handed to an agency once: exporting again
 writes nothing new. Items queued by a run after the day of the export,
-and items of claims on hold that day, are left pending.
+items of claims on hold that day, and items of claims with payments or events
+no run has applied yet are left pending. A claim under a payment plan is
+handed over whole: the plan has failed, so the open principal is all open.
 
 `import_agency_report` reads an agency's report (CSV): money it collected
 becomes payments on the claims, which the next run applies; a claim it gives
@@ -38,6 +40,7 @@ from dunlang.model import Money
 
 from .calls import customer_phone, money_text
 from .charges import charges_summary
+from .interest import InterestError
 from .mapping import (
     AmountParser,
     BadValue,
@@ -58,6 +61,7 @@ from .outbox import (
     UNDELIVERABLE,
     HeldBack,
     held_back,
+    interest_problem,
     record_delivery,
 )
 from .reading import Source, read_source
@@ -68,6 +72,7 @@ __all__ = [
     "HANDOVER_COLUMNS",
     "REPORT_COLUMNS",
     "AgencyReportResult",
+    "HandoverError",
     "HandoverFile",
     "export_handover",
     "import_agency_report",
@@ -103,6 +108,10 @@ REPORT_STATUSES = (COLLECTED, RETURNED)
 REPORT_COLUMNS = ("claim_id", "date", "status", "collected_amount", "note", "currency")
 """The columns of an agency report; the first three are required."""
 _REQUIRED = REPORT_COLUMNS[:3]
+
+
+class HandoverError(ValueError):
+    """A handover cannot be exported as it stands; nothing was written."""
 
 
 @frozen
@@ -155,8 +164,8 @@ def export_handover(
     if form not in FORMATS:
         raise ValueError(f"{quote(form)} is not a handover format ({one_of(FORMATS)})")
     folder = Path(out_dir)
-    if not folder.is_dir():
-        raise fail(str(folder), "is not a folder; give an existing folder with --out")
+    if folder.exists() and not folder.is_dir():
+        raise fail(str(folder), "is a file, not a folder; give a folder with --out")
 
     select = "SELECT DISTINCT agency FROM measures WHERE kind = ? AND status = ?"
     names = [
@@ -165,8 +174,34 @@ def export_handover(
     ]
     if agency is not None:
         names = [name for name in names if name == agency]
+    if not names:
+        return []
+    _check_interest(store.conn, names, on)
+    folder.mkdir(parents=True, exist_ok=True)
     stamp = at or dt.datetime.now(dt.UTC)
     return [_export_one(store, name, on, folder, form, stamp) for name in names]
+
+
+def _check_interest(conn: sqlite3.Connection, agencies: list[str], on: dt.date) -> None:
+    """Refuse the export, before anything is written, when the interest of an
+    open claim waiting for these agencies cannot be computed on `on`: a
+    handover with wrong interest must not leave."""
+    claims = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT m.claim_id FROM measures m JOIN claims c "
+            "ON c.id = m.claim_id WHERE m.kind = ? AND m.status = ? "
+            "AND c.settled_on IS NULL AND coalesce(m.agency, '') IN "
+            "(SELECT value FROM json_each(?)) ORDER BY m.claim_id",
+            (AGENCY, PENDING, json.dumps(agencies)),
+        )
+    ]
+    try:
+        charges_summary(conn, claims, on)
+    except InterestError as error:
+        raise HandoverError(
+            f"nothing was handed over: {interest_problem(error)}"
+        ) from None
 
 
 def _export_one(

@@ -30,10 +30,20 @@ from attrs import frozen
 
 from dunlang.model import Money
 
+from . import plans
 from .charges import charges_summary
+from .interest import InterestError
 from .mapping import quote, too_precise
 from .measures import round_money
-from .outbox import DONE, FAILED, PENDING, HeldBack, held_back, record_delivery
+from .outbox import (
+    DONE,
+    FAILED,
+    PENDING,
+    HeldBack,
+    held_back,
+    interest_problem,
+    record_delivery,
+)
 from .store import Store
 
 __all__ = [
@@ -99,12 +109,16 @@ class CallItem:
     measure: str
     days_overdue: int
     open_amount: Money
+    """All that is open; under a payment plan the overdue part of the instalments."""
     fees: Money
-    interest: Money
+    interest: Money | None
+    """None when interest cannot be computed (see `CallList.interest_problem`)."""
     attempts: int
     last_note: str | None
     reason: str
     status: str
+    plan_overdue: bool = False
+    """The claim is under a payment plan: `open_amount` is its overdue part."""
 
 
 @frozen
@@ -125,6 +139,8 @@ class CallList:
 
     items: tuple[CallItem, ...]
     held_back: tuple[HeldBack, ...] = ()
+    interest_problem: str | None = None
+    """Why the interest of some items is unknown (an out-of-date base rate table)."""
 
 
 # ---- the call list ------------------------------------------------------------
@@ -177,13 +193,18 @@ def calls_on(
     )
     aside = {ident for group in held for ident in group.items}
     rows = [row[:16] for row in rows if row[0] not in aside]
-    charges = charges_summary(conn, sorted({row[2] for row in rows}), on)
+    charges, problem = _charges(conn, sorted({row[2] for row in rows}), on)
+    overdue = plans.overdue_on(
+        conn,
+        list({row[2]: Money(Decimal(row[9]), row[10]) for row in rows}.items()),
+        on,
+    )
 
     items = []
     for row in rows:
         (ident, queue_name, claim, customer, name, attributes, state, measure) = row[:8]
         due, open_text, currency, attempts, note, rule, reason, status = row[8:]
-        owed = charges[claim]
+        fees, interest = charges[claim]
         items.append(
             CallItem(
                 item_id=ident,
@@ -195,20 +216,52 @@ def calls_on(
                 state=state,
                 measure=measure,
                 days_overdue=(on - dt.date.fromisoformat(due)).days,
-                open_amount=Money(Decimal(open_text), currency),
-                fees=owed.fees,
-                interest=owed.interest,
+                open_amount=overdue.get(claim, Money(Decimal(open_text), currency)),
+                fees=fees,
+                interest=interest,
                 attempts=attempts,
                 last_note=note,
                 reason=f"{rule}: {reason}" if rule else "",
                 status=status,
+                plan_overdue=claim in overdue,
             )
         )
     items.sort(
         key=lambda i: (-i.days_overdue, -i.open_amount.amount, i.claim_id, i.item_id)
     )
     log.debug("call list for %s: %s items", on, len(items))
-    return CallList(tuple(items), held)
+    return CallList(tuple(items), held, problem)
+
+
+def _charges(
+    conn: sqlite3.Connection, claims: Sequence[str], on: dt.date
+) -> tuple[dict[str, tuple[Money, Money | None]], str | None]:
+    """Fees and interest per claim on `on`; interest None where it cannot be
+    computed (a base rate table that ends before `on`), and why."""
+    found: dict[str, tuple[Money, Money | None]] = {}
+    problem = None
+    for claim in claims:
+        try:
+            owed = charges_summary(conn, [claim], on)[claim]
+        except InterestError as error:
+            problem = problem or interest_problem(error)
+            found[claim] = (_open_fees(conn, claim, on), None)
+            continue
+        found[claim] = (owed.fees, owed.interest)
+    return found, problem
+
+
+def _open_fees(conn: sqlite3.Connection, claim: str, on: dt.date) -> Money:
+    """The open fees of a claim on `on`, without its interest."""
+    currency = conn.execute(
+        "SELECT currency FROM claims WHERE id = ?", (claim,)
+    ).fetchone()[0]
+    rows = conn.execute(
+        "SELECT open_amount FROM charges WHERE claim_id = ? AND kind != 'interest' "
+        "AND as_of <= ?",
+        (claim, on.isoformat()),
+    )
+    return Money(sum((Decimal(row[0]) for row in rows), Decimal(0)), currency)
 
 
 def money_text(money: Money) -> str:
@@ -232,7 +285,7 @@ def call_rows(items: Iterable[CallItem]) -> list[dict[str, Any]]:
             "currency": item.open_amount.currency,
             "open_amount": money_text(item.open_amount),
             "fees": money_text(item.fees),
-            "interest": money_text(item.interest),
+            "interest": None if item.interest is None else money_text(item.interest),
             "attempts": item.attempts,
             "last_note": item.last_note,
             "reason": item.reason,
@@ -269,7 +322,7 @@ def render_calls(items: Sequence[CallItem], form: str = "table") -> str:
                 str(row["days_overdue"]),
                 f"{row['open_amount']} {row['currency']}",
                 row["fees"],
-                row["interest"],
+                row["interest"] or "?",
                 str(row["attempts"]),
                 row["reason"],
             )

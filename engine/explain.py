@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 from attrs import frozen
 
+from dunlang.model import Money
+
+from .audit import charges_of
 from .calendar import due_date_of
+from .charges import CANCELLED, ChargesError, charges_summary
 from .guards import Seen, describe_value
 from .holds import explain_treatment, timeline_of
+from .interest import InterestError
+from .measures import round_money
 from .plans import describe_plan
 from .promises import describe_promise
 from .runner import Runner
@@ -70,6 +77,10 @@ class Explanation:
     agency: str | None = None
     treatment: tuple[str, ...] = ()
     """What keeps it out of dunning: a hold, an exclusion, a credit, a small balance."""
+    charges: tuple[str, ...] = ()
+    """What it still owes besides the principal: open fees, flat fee, interest."""
+    written_off: str | None = None
+    """The small balance written off when the claim was settled that way."""
 
 
 def _claim(store_conn: Any, claim_id: str) -> dict[str, Any]:
@@ -178,19 +189,16 @@ def history(
         "FROM audit_changes WHERE table_name = 'claims' AND row_id = ? ORDER BY id",
         (claim_id,),
     ):
-        entries.append(
-            (
-                recorded_at[:10],
-                2,
-                0,
-                TimelineEntry(
-                    recorded_at[:10],
-                    "change",
-                    f"{field} changed from {_shown(old)} to {_shown(new)} by {actor}"
-                    + (f" ({source})" if source else ""),
-                ),
-            )
-        )
+        text = f"{field} changed from {_shown(old)} to {_shown(new)} by {actor}"
+        text += f" ({source})" if source else ""
+        on = _business_date(conn, claim_id, field, old, new)
+        if on is None:
+            # Only the clock time of the change is known, not a business date.
+            on = recorded_at[:10]
+            text += f"; recorded {on}"
+        entries.append((on, 2, 0, TimelineEntry(on, "change", text)))
+
+    entries.extend(_charge_entries(conn, claim_id))
 
     entries.extend(_handovers(conn, claim_id))
     # Holds set and released, and skipped looks (engine/holds.py).
@@ -201,6 +209,105 @@ def history(
 
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     return claim, [entry for *_, entry in entries]
+
+
+def _business_date(
+    conn: Any, claim_id: str, field: str, old: str | None, new: str | None
+) -> str | None:
+    """The business date of a change to a claim, where one is recorded: the
+    day of the handover that set the agency, or of its return that cleared it."""
+    if field != "agency":
+        return None
+    if new:
+        row = conn.execute(
+            "SELECT handed_over_on FROM handovers WHERE claim_id = ? AND agency = ?",
+            (claim_id, new),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT returned_on FROM handovers WHERE claim_id = ? AND agency = ?",
+            (claim_id, old),
+        ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def _charge_entries(
+    conn: Any, claim_id: str
+) -> list[tuple[str, int, int, TimelineEntry]]:
+    """The claim's fees, flat fee and interest: booked on the as-of day of the
+    run that booked them; paid or cancelled on the day that settled them."""
+    entries = []
+    for charge in charges_of(conn, claim_id):
+        what = charge.kind.replace("_", " ") + (
+            f" {charge.measure}" if charge.measure else ""
+        )
+        basis, _, cancelled = charge.basis.partition(CANCELLED)
+        booked = charge.as_of.isoformat()
+        details = [f"basis: {basis}"]
+        if charge.settled_on is None and charge.open_amount != charge.amount:
+            details.append(f"partly paid: {charge.open_amount} still open")
+        text = f"{what} of {charge.amount} booked  [run {charge.run_id}]"
+        entry = TimelineEntry(booked, "charge", text, tuple(details))
+        entries.append((booked, 1, 1_000_000 + charge.id, entry))
+        if charge.settled_on is None:
+            continue
+        settled = charge.settled_on.isoformat()
+        if cancelled:
+            entry = TimelineEntry(
+                settled, "charge", f"{what} of {charge.amount} cancelled: {cancelled}"
+            )
+        else:
+            entry = TimelineEntry(settled, "charge", f"{what} of {charge.amount} paid")
+        entries.append((settled, 0, 2, entry))
+    return entries
+
+
+def _open_charges(runner: Runner, claim: dict[str, Any], as_of: dt.date) -> list[str]:
+    """What the claim owes besides its principal on `as_of`, as `why` says it."""
+    conn = runner.store.conn
+    currency = claim["currency"]
+    parts: list[str] = []
+    total = Decimal(0)
+    booked_interest = False
+    for charge in charges_of(conn, claim["id"]):
+        if charge.as_of > as_of:
+            continue
+        booked_interest = booked_interest or charge.kind == "interest"
+        if charge.settled_on is not None or charge.open_amount.amount <= 0:
+            continue
+        what = charge.kind.replace("_", " ") + (
+            f" `{charge.measure}`" if charge.measure else ""
+        )
+        parts.append(f"{what} {charge.open_amount} (booked {charge.as_of})")
+        total += charge.open_amount.amount
+
+    lines = []
+    if parts:
+        owed = Money(round_money(total, currency), currency)
+        lines.append(f"besides the principal it still owes {owed}: {', '.join(parts)}.")
+    if claim.get("interest") and not booked_interest and not claim["settled_on"]:
+        try:
+            summary = charges_summary(
+                conn, [claim["id"]], as_of, rounding=runner.policy.header.rounding
+            )[claim["id"]]
+        except (ChargesError, InterestError) as error:
+            lines.append(f"interest runs since {claim['interest_since']}; {error}.")
+        else:
+            lines.append(
+                f"interest runs since {claim['interest_since']}: "
+                f"{summary.interest} so far, booked once the principal is paid."
+            )
+    return lines
+
+
+def _written_off(conn: Any, claim_id: str) -> str | None:
+    """The small balance written off when the claim was settled that way."""
+    row = conn.execute(
+        "SELECT json_extract(seen, '$.open_amount') FROM transitions "
+        "WHERE claim_id = ? AND trigger = 'small_balance' ORDER BY id DESC LIMIT 1",
+        (claim_id,),
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
 
 
 def _shown(value: str | None) -> str:
@@ -330,6 +437,8 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
         ),
         agency=_with_agency(conn, claim_id),
         treatment=tuple(explain_treatment(runner, claim, as_of)),
+        charges=tuple(_open_charges(runner, claim, as_of)),
+        written_off=_written_off(conn, claim_id),
     )
 
 
@@ -376,6 +485,7 @@ def render_explanation(explanation: Explanation) -> str:
         f"group `{e.group}` since {e.since}.",
         f"open {e.open_amount} of {e.amount}, due {e.due_date}.",
     ]
+    lines.extend(e.charges)
     if e.last_move:
         lines.append(f"it got there by the run of {e.last_move.on}: {e.last_move.text}")
         lines.extend(f"  {detail}" for detail in e.last_move.details)
@@ -395,10 +505,17 @@ def render_explanation(explanation: Explanation) -> str:
         )
         return "\n".join(lines)
     if e.terminal:
-        settled = f" (settled on {e.settled_on})" if e.settled_on else ""
-        lines.append(
-            f"`{e.state}` is a final state{settled}: nothing more will happen."
+        settled = f" on {e.settled_on}" if e.settled_on else ""
+        if e.written_off:
+            settled += f" by writing off {e.written_off}, a small balance"
+        settled = f" (settled{settled})" if settled else ""
+        outcome = (
+            "no more steps or measures; a further payment pays the charges it "
+            "still owes"
+            if any(line.startswith("besides the principal") for line in e.charges)
+            else "nothing more will happen"
         )
+        lines.append(f"`{e.state}` is a final state{settled}: {outcome}.")
         return "\n".join(lines)
     if not e.next_steps:
         lines.append("no timed step leaves this state; only an event can move it.")

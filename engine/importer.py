@@ -38,6 +38,7 @@ from .mapping import (
     quote,
     too_precise,
 )
+from .measures import round_money
 from .reading import (
     SLOW,
     Extra,
@@ -798,22 +799,32 @@ def _check_references(
             problems.append(checked.problem(found, "amount", amount, fits))
         kind_at = fields.index("kind") if kind == "events" else None
         if amount and kind_at is not None and record[kind_at] == "promise_given":
-            owed = _still_owed(conn, str(claim))
+            given = record[fields.index("happened_on")]
+            owed = _still_owed(conn, str(claim), str(given)) if given else None
             if owed is not None and Decimal(str(amount)) > owed:
                 message = f"{quote(str(amount))} is more than claim {quote(claim)} "
-                message += f"still owes ({owed} {currency}); a promise can be at "
-                message += "most the open amount"
+                message += f"still owes ({owed} {currency}) on {given}, the day of "
+                message += "the promise; a promise can be at most the open amount"
                 problems.append(checked.problem(found, "amount", amount, message))
 
 
-def _still_owed(conn: sqlite3.Connection, claim: str) -> Decimal | None:
-    """What a stored claim still owes as far as the runs have applied payments
-    (a payment not yet applied may be dated after the promise); None for a
-    claim not stored yet."""
+def _still_owed(conn: sqlite3.Connection, claim: str, day: str) -> Decimal | None:
+    """What a stored claim still owes on `day`: its open amount less the
+    payments recorded but not yet applied that are dated on or before that day
+    (as `dunning promise` counts it); None for a claim not stored yet."""
     row = conn.execute(
-        "SELECT open_amount FROM claims WHERE id = ?", (claim,)
+        "SELECT open_amount, currency FROM claims WHERE id = ?", (claim,)
     ).fetchone()
-    return None if row is None else Decimal(str(row[0]))
+    if row is None:
+        return None
+    owed = Decimal(str(row[0]))
+    for (amount,) in conn.execute(
+        "SELECT amount FROM payments WHERE claim_id = ? AND applied_run IS NULL "
+        "AND paid_on <= ?",
+        (claim, day),
+    ):
+        owed -= Decimal(amount)
+    return round_money(max(owed, Decimal(0)), str(row[1]))
 
 
 def _referred(records: list[_Record], at: int) -> set[str]:

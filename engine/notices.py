@@ -104,6 +104,8 @@ class NoticeClaim:
 
     `level` is the state the claim reached; `measure` the measure that wrote
     the letter or e-mail. A claim without fee or interest has `None` there.
+    `plan_overdue`: the claim is under a payment plan, and `open_amount` is
+    only the overdue part of its instalments, not all that is open.
     """
 
     claim_id: str
@@ -115,6 +117,7 @@ class NoticeClaim:
     fee: Money | None = None
     interest: Money | None = None
     measure: str | None = None
+    plan_overdue: bool = False
 
     @classmethod
     def from_claim(
@@ -125,8 +128,13 @@ class NoticeClaim:
         fee: Money | None = None,
         interest: Money | None = None,
         measure: str | None = None,
+        overdue: Money | None = None,
     ) -> NoticeClaim:
-        """The notice line for a claim of the store; the level defaults to its state."""
+        """The notice line for a claim of the store; the level defaults to its state.
+
+        `overdue`: for a claim under a payment plan, the overdue part of its
+        instalments, which the notice asks for instead of all that is open.
+        """
         reached = level or claim.state
         if not reached:
             raise NoticeError(
@@ -138,10 +146,11 @@ class NoticeClaim:
             claim.issue_date,
             claim.due_date,
             claim.amount,
-            claim.open_amount,
+            claim.open_amount if overdue is None else overdue,
             fee,
             interest,
             measure,
+            overdue is not None,
         )
 
     @property

@@ -12,13 +12,16 @@ step, so that a run can be reviewed first. Every attempt is appended to the
 - `done`: work for a person finished (a call made, a task completed).
 
 Commands that carry items out (send, agency export, the call list) leave some
-alone on their day, untouched: items a run queued after that day, and items
-of claims on hold that day (`held_back`).
+alone on their day, untouched: items a run queued after that day, items of
+claims on hold that day, and items of claims with payments or events recorded
+up to that day that no run has applied yet (`held_back`): what the item says
+may no longer hold, so a run must look at the claim first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -136,8 +139,11 @@ def held_back(
 
     An item is carried out on or after the day of the run that queued it, never
     before (its fees, interest and dates would be those of a day it did not yet
-    exist); and not while its claim or customer is on hold on `on`. Grouped by
-    reason: first by the run's day, then by hold.
+    exist); not while its claim or customer is on hold on `on`; and not while
+    a payment or event of its claim (or a customer-wide event of its customer)
+    dated on or before `on` waits for a run to apply it (the claim may be paid,
+    disputed or otherwise changed). Grouped by reason: first by the run's day,
+    then by hold, then the unapplied payments and events.
     """
     listed = list(entries)
     early: dict[dt.date, list[tuple[int, str]]] = {}
@@ -168,7 +174,46 @@ def held_back(
                 f"{hold.reason})"
             )
     found += [_group(reasons[hold_id], by_hold[hold_id]) for hold_id in sorted(by_hold)]
+
+    free = [(ident, claim_id) for ident, claim_id in rest if claim_id not in holds]
+    changed = _unapplied(conn, {claim_id for _, claim_id in free}, on)
+    waiting = [(ident, claim_id) for ident, claim_id in free if claim_id in changed]
+    if waiting:
+        found.append(
+            _group(
+                "payments or events recorded since the last run (run again first)",
+                waiting,
+            )
+        )
     return found
+
+
+def _unapplied(conn: sqlite3.Connection, claims: set[str], on: dt.date) -> set[str]:
+    """The claims with a payment or event dated on or before `on` that no run
+    has applied yet; a customer-wide event counts for all the customer's claims."""
+    if not claims:
+        return set()
+    listed, day = json.dumps(sorted(claims)), on.isoformat()
+    rows = conn.execute(
+        "SELECT claim_id FROM payments WHERE applied_run IS NULL AND paid_on <= ? "
+        "AND claim_id IN (SELECT value FROM json_each(?)) "
+        "UNION SELECT claim_id FROM events WHERE applied_run IS NULL "
+        "AND happened_on <= ? AND claim_id IN (SELECT value FROM json_each(?)) "
+        "UNION SELECT c.id FROM claims c JOIN events e "
+        "ON e.customer_id = c.customer_id AND e.claim_id IS NULL "
+        "WHERE e.applied_run IS NULL AND e.happened_on <= ? "
+        "AND c.id IN (SELECT value FROM json_each(?))",
+        (day, listed, day, listed, day, listed),
+    )
+    return {row[0] for row in rows}
+
+
+def interest_problem(error: Exception) -> str:
+    """Why an amount with interest cannot be given, and how to put it right."""
+    return (
+        f"interest cannot be computed: {error}; update the base rate table "
+        "(see docs/interest.md, `dunning run --base-rates FILE`)"
+    )
 
 
 def _group(reason: str, entries: list[tuple[int, str]]) -> HeldBack:

@@ -449,6 +449,26 @@ def describe_plan(
     return ["; ".join(lines)]
 
 
+def overdue_on(
+    conn: sqlite3.Connection, claims: Sequence[tuple[str, Money]], on: dt.date
+) -> dict[str, Money]:
+    """For the claims (id, open amount as the last run left it) that have a
+    payment plan: the unpaid part of their instalments overdue on `on`.
+
+    What a notice or call about such a claim asks for; claims without a plan
+    are not in the result.
+    """
+    rows: list[dict[str, Any]] = [{"id": claim_id} for claim_id, _ in claims]
+    attach(conn, rows)
+    found: dict[str, Money] = {}
+    for row, (claim_id, open_amount) in zip(rows, claims, strict=True):
+        plan = row.get("instalments")
+        if plan:
+            parts = instalments(plan, open_amount)
+            found[claim_id] = overdue_amount(parts, on, open_amount.currency)
+    return found
+
+
 @functools.cache
 def _zero(currency: str) -> Money:
     return Money(round_money(Decimal(0), currency), currency)

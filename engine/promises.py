@@ -62,12 +62,17 @@ def open_claim_row(conn: sqlite3.Connection, claim_id: str) -> dict[str, Any]:
     return claim
 
 
-def open_amount_now(conn: sqlite3.Connection, claim: dict[str, Any]) -> Money:
+def open_amount_now(
+    conn: sqlite3.Connection, claim: dict[str, Any], on: dt.date | None = None
+) -> Money:
     """What the customer still owes once the recorded, not yet applied payments
-    and credit notes are taken off the claim's open amount."""
+    and credit notes are taken off the claim's open amount; with `on`, only
+    those dated on or before that day (a later payment is not made yet)."""
+    last = on.isoformat() if on is not None else "9999-12-31"
     pending = conn.execute(
-        "SELECT amount FROM payments WHERE claim_id = ? AND applied_run IS NULL",
-        (claim["id"],),
+        "SELECT amount FROM payments WHERE claim_id = ? AND applied_run IS NULL "
+        "AND paid_on <= ?",
+        (claim["id"], last),
     ).fetchall()
     left = Decimal(claim["open_amount"]) - sum(
         (Decimal(amount) for (amount,) in pending), Decimal(0)
@@ -206,11 +211,11 @@ def give_promise(
                 f"the promise ends on {until}, before it was given ({on}); give an "
                 "end date on or after the day of the promise"
             )
-        owed = open_amount_now(conn, claim)
+        owed = open_amount_now(conn, claim, on)
         if promised.amount > owed.amount:
             raise AgreementError(
                 f"the promised amount {promised} is more than claim `{claim_id}` "
-                f"still owes ({owed})"
+                f"still owes ({owed}) on {on}, the day of the promise"
             )
         check_promise_timing(conn, claim, on, until)
         ident = free_id(conn, "events", f"{claim_id}/promise")

@@ -56,6 +56,23 @@ def _add_interest_accrued(conn: Any, policy: Policy, end: dt.date, both: Any) ->
                 _add(figures.interest_accrued, owed.currency, owed.interest.amount)
 
 
+def _add_written_off(conn: Any, first: str, last: str, both: Any) -> None:
+    """Small balances written off by runs in the period: the open amount the
+    settling transition saw (the run leaves the claim with nothing open)."""
+    rows = conn.execute(
+        "SELECT c.group_name, json_extract(t.seen, '$.open_amount') "
+        "FROM transitions t JOIN claims c ON c.id = t.claim_id "
+        "WHERE t.trigger = 'small_balance' AND t.as_of BETWEEN ? AND ?",
+        (first, last),
+    )
+    for group, seen in rows:
+        if not seen:
+            continue
+        amount, currency = str(seen).split(" ")
+        for figures in both(group):
+            _add(figures.written_off, currency, Decimal(amount))
+
+
 def _balance_days(
     amount: Decimal,
     issued: str,
@@ -113,6 +130,8 @@ class GroupFigures:
     interest_accrued: Amounts = field(factory=dict)
     """Interest switched on and not booked by the end of the period."""
     interest_not_computed: int = 0
+    written_off: Amounts = field(factory=dict)
+    """Small balances the policy wrote off in the period (the principal left)."""
 
     @property
     def currencies(self) -> list[str]:
@@ -120,7 +139,7 @@ class GroupFigures:
         found: set[str] = set()
         for amounts in (self.billed, self.fell_due, self.collected, self.open_at_end,
                         self.fees, self.cost, self.interest,
-                        self.interest_accrued):  # fmt: skip
+                        self.interest_accrued, self.written_off):  # fmt: skip
             found.update(amounts)
         return sorted(found)
 
@@ -230,6 +249,12 @@ class Report:
                     name,
                     "collection_period_days",
                     figures.collection_period(currency),
+                    currency,
+                )
+                put(
+                    name,
+                    "written_off",
+                    figures.written_off.get(currency, Decimal(0)),
                     currency,
                 )
                 put(
@@ -359,6 +384,7 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
         for figures in both(group):
             _add(getattr(figures, booked), currency, Decimal(amount))
     _add_interest_accrued(conn, policy, end, both)
+    _add_written_off(conn, first, last, both)
 
     ordered = {name: groups[name] for name in sorted(groups)}
     ordered[TOTAL] = total
@@ -395,9 +421,12 @@ def render_text(report: Report) -> str:
             lines.append(f"  interest charged      {money(figures.interest)}")
             lines.append(f"  interest accrued      {money(figures.interest_accrued)}")
             if figures.interest_not_computed:
+                count = figures.interest_not_computed
+                noun = "claim" if count == 1 else "claims"
+                dates = "its dates" if count == 1 else "their dates"
                 lines.append(
-                    f"  (interest not computed for {figures.interest_not_computed} "
-                    "claims: the base rate table does not reach their dates)"
+                    f"  (interest not computed for {count} {noun}: the base rate "
+                    f"table does not reach {dates})"
                 )
             lines.append(f"  cost of measures      {money(figures.cost)}")
             lines.append(f"  billed                {money(figures.billed)}")
@@ -415,6 +444,8 @@ def render_text(report: Report) -> str:
             ages = ", ".join(
                 f"{bucket} {money(figures.ages[bucket])}" for bucket in AGE_BUCKETS
             )
+            if figures.written_off.get(currency):
+                lines.append(f"  written off           {money(figures.written_off)}")
             lines.append(f"  open at end           {money(figures.open_at_end)}")
             lines.append(f"  open by days overdue  {ages}")
     return "\n".join(lines)

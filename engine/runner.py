@@ -34,7 +34,7 @@ from .guards import Guard, Seen, attributes_read, compile_guard, describe_value
 from .holds import Treatment
 from .interest import BaseRateTable
 from .machines import SETTLE, EventStep, GroupMachine, MoveRefused, compile_groups
-from .measures import outbox_row
+from .measures import outbox_row, round_money
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -858,6 +858,10 @@ class Runner:
                     {},
                     (),
                 )
+                # Written off: nothing of the principal is open any more. The
+                # transition keeps the amount written off (reason, seen).
+                work.open_amount = Money(round_money(Decimal(0), currency), currency)
+                work.facts["claim"]["open_amount"] = work.open_amount
             timers = verdict.timed_step
             if timers and plans.resumes_on(work.row, work.open_amount, as_of):
                 timers = False  # a payment plan with nothing overdue (plans.py)

@@ -6,7 +6,9 @@ each claim once at its newest level (older items of a claim are closed as
 superseded), writes letters as HTML and PDF files, hands e-mails to an SMTP
 server (a letter instead when it refuses an address for good), and gives
 plug-in items to their handlers. Items queued by a run after the day of
-sending, and items of claims on hold that day, are left as they are. Each
+sending, items of claims on hold that day, and items of claims with payments
+or events no run has applied yet are left as they are. A claim under a
+payment plan is dunned for its instalments overdue on the day of sending. Each
 notice's items are marked in one transaction right after it went out, so
 sending again never sends twice; a transient failure leaves the items `failed`
 for the next send to try again.
@@ -36,8 +38,10 @@ from attrs import field, frozen
 from dunlang import Policy
 from dunlang.model import MeasureKind
 
+from . import plans
 from .calendar import calendar_for
 from .charges import charges_summary
+from .interest import InterestError
 from .notices import Notice, NoticeClaim, NoticeCustomer, NoticeError, Sender
 from .outbox import (
     DONE,
@@ -48,6 +52,7 @@ from .outbox import (
     HeldBack,
     OutboxItem,
     held_back,
+    interest_problem,
     outbox_items,
     record_delivery,
 )
@@ -452,7 +457,11 @@ def _notice(
     on: dt.date,
     claims: dict[str, Claim],
     rounding: Decimal | None = None,
+    overdue: dict[str, Money] | None = None,
 ) -> Notice:
+    """The notice of a plan; `overdue` holds, for claims under a payment plan,
+    the overdue part of the instalments, which is asked for instead."""
+    overdue = overdue or {}
     levels = _levels(conn, plan.items)
     charges = charges_as_of(conn, list(claims), on, rounding)
     latest: dict[str, OutboxItem] = {}
@@ -468,7 +477,12 @@ def _notice(
         level = levels.get(item.transition_id) or claim.state
         lines.append(
             NoticeClaim.from_claim(
-                claim, level, fee=fee, interest=interest, measure=item.measure
+                claim,
+                level,
+                fee=fee,
+                interest=interest,
+                measure=item.measure,
+                overdue=overdue.get(claim_id),
             )
         )
     return Notice(
@@ -683,6 +697,23 @@ class _Sending:
                 plan, items=tuple(i for i in plan.items if i.claim_id in claims)
             )
 
+        # Under a payment plan only the overdue instalments are asked for, as
+        # of the day of sending; with none overdue the claim is not dunned.
+        overdue = plans.overdue_on(
+            conn, [(c.id, c.open_amount) for c in claims.values()], self.on
+        )
+        waiting = {claim for claim, due in overdue.items() if due.amount <= 0}
+        kept = [i for i in plan.items if i.claim_id not in waiting]
+        if len(kept) < len(plan.items):
+            detail = (
+                "not sent: no instalment of the claim's payment plan is overdue "
+                f"on {self.on.isoformat()}"
+            )
+            self.mark([i for i in plan.items if i not in kept], channel, DONE, detail)
+            if not kept:
+                return _delivery(plan, channel, DONE, detail)
+            plan = attrs.evolve(plan, items=tuple(kept))
+
         try:
             notice = _notice(
                 conn,
@@ -691,12 +722,19 @@ class _Sending:
                 self.on,
                 claims,
                 self.policy.header.rounding,
+                overdue,
             )
             if channel == LETTER:
                 return self.letter(plan, notice)
             return self.email(plan, notice)
         except NoticeError as error:
             detail = self.failure(plan.items, str(error))
+            self.mark(plan.items, channel, FAILED, detail)
+            return _delivery(plan, channel, FAILED, detail)
+        except InterestError as error:
+            # Tried again by the next send, once the base rate table reaches
+            # the day of sending.
+            detail = self.failure(plan.items, interest_problem(error))
             self.mark(plan.items, channel, FAILED, detail)
             return _delivery(plan, channel, FAILED, detail)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dunlang.model import Policy
 
 from .calendar import calendar_for
+from .interest import BaseRateTable
 from .reports import Report, build_report
 from .runner import Runner
 from .store import Store
@@ -42,14 +43,19 @@ def simulate(
     *,
     on_day: Callable[[dt.date], None] | None = None,
     batch_size: int | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> Report:
-    """Run the policy on every business day of the period; the period's figures."""
+    """Run the policy on every business day of the period; the period's figures.
+
+    `base_rates` is the base rate table for interest, as for a run (default:
+    the bundled one).
+    """
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
     runner = (
-        Runner(store, policy)
+        Runner(store, policy, base_rates=base_rates)
         if batch_size is None
-        else Runner(store, policy, batch_size=batch_size)
+        else Runner(store, policy, batch_size=batch_size, base_rates=base_rates)
     )
     for day in run_days(start, end, policy):
         result = runner.run(day)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine import Customer, Engine
+from engine import Customer, Engine, Payment
 from engine.agency import HANDOVER_COLUMNS
 from engine.cli.main import cli
 from engine.importer import ImportFailed
 
-from .conftest import add_claim, day, make_engine, run_days
+from .conftest import add_claim, day, eur, make_engine, run_days
 from .test_calls import COLLECTION, count
 
 # Both claims are due 2025-01-01: `called` on 01-06 (5 days overdue),
@@ -384,3 +384,77 @@ def test_export_leaves_held_and_later_items_alone(tmp_path: Path) -> None:
         "SELECT claim_id, status, attempts FROM measures WHERE kind = 'agency'"
     ).fetchall()
     assert sorted(pending) == [("A", "pending", 0), ("E", "sent", 1)]
+
+
+def test_export_creates_the_folder_and_refuses_a_file(tmp_path: Path) -> None:
+    """--out names a folder that does not exist yet: it is created with its
+    parents, as `send` does; a path that is a file is refused."""
+    handed(tmp_path).close()
+    db = str(tmp_path / "test.db")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a folder")
+
+    refused = invoke("agency", "export", "--out", str(plain), "--on", "2025-01-27",
+                     "--db", db)  # fmt: skip
+    out = tmp_path / "handover" / "2025"
+    code, text = invoke(
+        "agency", "export", "--out", str(out), "--on", "2025-01-27", "--db", db
+    )
+
+    # The command line refuses a file as a usage error (exit 2), the API too.
+    assert refused[0] == 2 and f"'{plain}' is a file" in refused[1]
+    engine = make_engine(tmp_path, COLLECTION)
+    with pytest.raises(ImportFailed) as caught:
+        engine.export_handover(day("2025-01-27"), out_dir=plain)
+    assert str(caught.value) == (
+        f"{plain}: is a file, not a folder; give a folder with --out"
+    )
+    assert code == 0
+    target = out / "handover-inkasso-2025-01-27.csv"
+    assert text == f"inkasso: 2 claims handed over in {target}\n"
+    assert target.is_file()
+
+
+def test_export_past_the_base_rates_is_refused_before_writing(
+    tmp_path: Path,
+) -> None:
+    """On 2027-02-01 the interest cannot be computed: exit 1, no file, nothing
+    recorded, the items stay pending."""
+    handed(tmp_path).close()
+    db = str(tmp_path / "test.db")
+    out = tmp_path / "out"
+
+    code, text = invoke(
+        "agency", "export", "--out", str(out), "--on", "2027-02-01", "--db", db
+    )
+
+    assert code == 1
+    assert text == (
+        "Error: nothing was handed over: interest cannot be computed: "
+        "base_rates.csv has base rates only up to 2026-12-31; add the rate of the "
+        "half-year starting 2027-01-01 to compute interest for 2027-02-01; update "
+        "the base rate table (see docs/interest.md, `dunning run --base-rates "
+        "FILE`)\n"
+    )
+    assert not out.exists()
+    engine = make_engine(tmp_path, COLLECTION)
+    assert count(engine, "handovers") == 0
+    pending = engine.store.conn.execute(
+        "SELECT status FROM measures WHERE kind = 'agency'"
+    ).fetchall()
+    assert pending == [("pending",), ("pending",)]
+
+
+def test_export_holds_back_a_claim_paid_since_the_run(tmp_path: Path) -> None:
+    """A payment to A recorded after the run: A waits for the next run, E goes."""
+    engine = handed(tmp_path)
+    engine.add_payments([Payment("P1", "A", eur("300.00"), day("2025-01-27"))])
+    out = tmp_path / "out"
+
+    (result,) = engine.export_handover(day("2025-01-27"), out_dir=out)
+
+    assert result.claims == ("E",)
+    assert [group.describe() for group in result.held_back] == [
+        "1 item held back: payments or events recorded since the last run "
+        "(run again first)"
+    ]

@@ -6,16 +6,17 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from engine import Customer, Engine
-from engine.calls import CallError, call_rows, render_calls
+from engine import Customer, Engine, Payment
+from engine.calls import CallError, call_rows, calls_on, render_calls
 from engine.cli.main import cli
 
-from .conftest import add_claim, day, make_engine, run_days
+from .conftest import add_claim, day, eur, make_engine, run_days
 
 COLLECTION = """\
 policy "Collection" version "1"
@@ -425,3 +426,82 @@ def test_a_call_on_a_held_claim_is_still_recorded(tmp_path: Path) -> None:
     result = engine.record_call("A", "reached", on=day("2025-01-10"))
 
     assert (result.status, result.attempts) == ("done", 1)
+
+
+def test_call_list_past_the_base_rates_shows_interest_as_unknown(
+    tmp_path: Path,
+) -> None:
+    """On 2027-02-01 (past the bundled base rates) A's interest is unknown:
+    `?` in the table, null in JSON, empty in CSV, and one warning; no traceback."""
+    engine = called(tmp_path, last="2025-01-14")
+    engine.close()
+    db = str(tmp_path / "test.db")
+
+    result = CliRunner().invoke(cli, ["calls", "--on", "2027-02-01", "--db", db])
+
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: interest cannot be computed: base_rates.csv has base rates only "
+        "up to 2026-12-31; add the rate of the half-year starting 2027-01-01 to "
+        "compute interest for 2027-02-01; update the base rate table (see "
+        "docs/interest.md, `dunning run --base-rates FILE`)\n"
+    )
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    # A (due 2025-01-01) is 761 days overdue on 2027-02-01 (365 + 365 + 31);
+    # it owes the final letter's fee 5.00 and the flat fee 40.00 = 45.00, its
+    # interest unknown. C (due 01-05, 757 days) has no interest terms: 0.00.
+    assert re.search(r" 761 +300\.00 EUR +45\.00 +\? +0 ", lines["A"])
+    assert re.search(r" 757 +500\.00 EUR +0\.00 +0\.00 +0 ", lines["C"])
+
+    as_json = CliRunner().invoke(
+        cli, ["calls", "--on", "2027-02-01", "--format", "json", "--db", db]
+    )
+    by_claim = {row["claim_id"]: row for row in json.loads(as_json.stdout)}
+    assert (by_claim["A"]["fees"], by_claim["A"]["interest"]) == ("45.00", None)
+    as_csv = CliRunner().invoke(
+        cli, ["calls", "--on", "2027-02-01", "--format", "csv", "--db", db]
+    )
+    by_claim = {
+        row["claim_id"]: row for row in csv.DictReader(io.StringIO(as_csv.stdout))
+    }
+    assert by_claim["A"]["interest"] == ""
+
+
+def test_call_list_asks_for_the_overdue_part_of_a_payment_plan(
+    tmp_path: Path,
+) -> None:
+    """A claim under a payment plan is listed with its overdue instalments only."""
+    engine = make_engine(tmp_path, COLLECTION)
+    add_claim(engine, "P", "2025-01-01", "900.00", "K1")
+    engine.add_plan(
+        "P",
+        [
+            (day("2025-01-02"), "300.00"),
+            (day("2025-02-02"), "300.00"),
+            (day("2025-03-02"), "300.00"),
+        ],
+    )
+    run_days(engine, "2025-01-01", "2025-01-08")
+
+    (item,) = engine.calls(day("2025-01-08"))
+
+    # The plan's due date is instalment 1's, 01-02: called 5 days later, on
+    # 01-07; on 01-08 only instalment 1 (300.00) is overdue, not all 900.00.
+    # Days overdue count from the invoice's due date, 01-01: 7.
+    assert (item.claim_id, item.days_overdue) == ("P", 7)
+    assert str(item.open_amount) == "300.00 EUR"
+    assert item.plan_overdue
+
+
+def test_calls_hold_back_a_claim_paid_since_the_run(tmp_path: Path) -> None:
+    """A payment recorded after the run takes A off the list until a run applies it."""
+    engine = called(tmp_path)
+    engine.add_payments([Payment("P1", "A", eur("300.00"), day("2025-01-09"))])
+
+    result = calls_on(engine.store.conn, day("2025-01-10"))
+
+    assert [i.claim_id for i in result.items] == ["D", "B", "C"]
+    assert [group.describe() for group in result.held_back] == [
+        "1 item held back: payments or events recorded since the last run "
+        "(run again first)"
+    ]

@@ -135,6 +135,8 @@ group everyone, state second
                         why: after 7 days overdue: fell due on 2012-06-07 (due 2012-05-31, 7 days overdue)
                         saw: days_overdue = 7, open_amount = 70.00 EUR
                         measure second_letter (letter, fee 5.00 EUR): pending
+2012-06-07  charge      fee second_letter of 5.00 EUR booked  [run 4]
+                        basis: fixed fee of 5.00 EUR
 """
     )  # noqa: E501
 
@@ -146,6 +148,7 @@ group everyone, state second
         == f"""\
 claim A (customer K1) is in state `second` of group `everyone` since 2012-06-07.
 open 70.00 EUR of 100.00 EUR, due 2012-05-31.
+besides the principal it still owes 5.00 EUR: fee `second_letter` 5.00 EUR (booked 2012-06-07).
 it got there by the run of 2012-06-07: first -> second
   rule: first -> second after 7 days overdue do second_letter ({policy}:13)
   why: after 7 days overdue: fell due on 2012-06-07 (due 2012-05-31, 7 days overdue)
@@ -163,3 +166,36 @@ def test_history_of_an_unknown_claim_is_an_error(tmp_path: Path) -> None:
 
     assert code == 1
     assert out == f"Error: no claim `NOPE` in {db}\n"
+
+
+def test_a_quiet_run_prints_nothing(tmp_path: Path) -> None:
+    """`dunning -q run` prints nothing on success; the run is recorded all the same."""
+    db, policy = setup(tmp_path)
+
+    code, out = run(
+        "-q", "run", "--policy", policy, "--as-of", "2012-06-05", "--db", db
+    )
+    again = run("-q", "run", "--policy", policy, "--as-of", "2012-06-05", "--db", db)
+
+    assert (code, out) == (0, "")
+    # The second run of the day has nothing to do, and says nothing either.
+    assert again == (0, "")
+    code, out = run("history", "A", "--policy", policy, "--db", db)
+    assert code == 0 and "2012-06-05" in out
+
+
+def test_quiet_confirmations_print_nothing(tmp_path: Path) -> None:
+    """Under -q, hold, release, dispute and plan print nothing when they succeed."""
+    db, policy = setup(tmp_path)
+    run("run", "--policy", policy, "--as-of", "2012-06-05", "--db", db)
+
+    outputs = [
+        run("-q", "hold", "A", "--reason", "check", "--by", "anna", "--db", db),
+        run("-q", "release", "A", "--by", "anna", "--db", db),
+        run(
+            "-q", "dispute", "open", "A", "--reason", "wrong goods",
+            "--on", "2012-06-06", "--db", db,
+        ),
+    ]  # fmt: skip
+
+    assert outputs == [(0, ""), (0, ""), (0, "")]

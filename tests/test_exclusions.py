@@ -19,7 +19,7 @@ from dunlang.model import (
 )
 from engine import Customer, Engine
 from engine.explain import render_explanation
-from engine.reports import build_report
+from engine.reports import build_report, render_text
 
 from .conftest import add_claim, add_payment, day, make_engine, run_days
 from .test_holds import TWO_LETTERS, moves_after_allocation
@@ -121,6 +121,62 @@ def test_a_small_balance_after_a_partial_payment_is_written_off(tmp_path: Path) 
         [],
     )
     assert engine.measures("A") == []
+
+
+def test_a_written_off_small_balance_leaves_nothing_open(tmp_path: Path) -> None:
+    """100.00 - 97.00 = 3.00 written off on 03-07: open 0.00, and `why` says so."""
+    engine = small_balance_engine(tmp_path, SmallBalanceAction.WRITE_OFF)
+    add_claim(engine, "A", due="2025-03-05")
+    add_payment(engine, "P1", "A", "97.00", "2025-03-07")
+
+    run_days(engine, "2025-03-05", "2025-03-20")
+
+    # The write-off settles the claim: nothing of the principal stays open.
+    row = engine.store.conn.execute(
+        "SELECT state, open_amount, settled_on FROM claims WHERE id = 'A'"
+    ).fetchone()
+    assert row == ("paid", "0.00", "2025-03-07")
+    # The transition keeps the amount written off in what it saw.
+    assert engine.transitions("A")[-1].seen["open_amount"] == "3.00 EUR"
+    lines = render_explanation(engine.why("A", day("2025-03-20"))).splitlines()
+    assert lines[1] == "open 0.00 EUR of 100.00 EUR, due 2025-03-05."
+    assert lines[-1] == (
+        "`paid` is a final state (settled on 2025-03-07 by writing off 3.00 EUR, "
+        "a small balance): nothing more will happen."
+    )
+
+
+def test_the_report_shows_the_write_off_and_no_open_amount(tmp_path: Path) -> None:
+    """A written off (3.00 of 100.00), B open (50.00): open at end 50.00 only."""
+    engine = small_balance_engine(tmp_path, SmallBalanceAction.WRITE_OFF)
+    add_claim(engine, "A", due="2025-03-05")
+    add_claim(engine, "B", due="2025-03-05", amount="50.00")
+    add_payment(engine, "P1", "A", "97.00", "2025-03-07")
+    run_days(engine, "2025-03-05", "2025-03-20")
+
+    report = build_report(
+        engine.store, engine.policy, day("2025-03-01"), day("2025-05-31")
+    )
+
+    total = report.groups["(all groups)"]
+    # A's 3.00 is written off, not open: on 05-31 only B (50.00) is open, 87
+    # days after its due date 03-05, so in the 61-90 bucket.
+    assert total.written_off == {"EUR": Decimal("3.00")}
+    assert total.open_at_end == {"EUR": Decimal("50.00")}
+    assert total.ages["61-90"] == {"EUR": Decimal("50.00")}
+    text = render_text(report)
+    assert "  written off           3.00 EUR\n  open at end           50.00 EUR" in text
+    rows = {
+        (row["group"], row["metric"]): row["value"]
+        for row in report.as_rows()
+        if row["metric"] in ("written_off", "open_at_end")
+    }
+    assert rows == {
+        ("everyone", "written_off"): "3.00",
+        ("everyone", "open_at_end"): "50.00",
+        ("(all groups)", "written_off"): "3.00",
+        ("(all groups)", "open_at_end"): "50.00",
+    }
 
 
 def test_a_small_balance_left_stops_dunning_once(tmp_path: Path) -> None:

@@ -840,7 +840,7 @@ def test_mistakes_name_the_template_and_line(tmp_path: Path) -> None:
         "notice, customer, sender, claims, totals, as_of, pay_by, language, locale",
         "template `field.html`, line 2: a claim has no field `totl`; did you mean "
         "`total`? its fields: claim_id, level, issue_date, due_date, amount, "
-        "open_amount, fee, interest, measure, currency, total",
+        "open_amount, fee, interest, measure, plan_overdue, currency, total",
     ]
 
 

@@ -341,3 +341,81 @@ def test_imported_promises_need_an_end_date_and_an_amount(tmp_path: Path) -> Non
         "promise must be positive",
     ]
     assert engine.store.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+def test_a_payment_dated_after_the_promise_does_not_lower_what_is_owed(
+    tmp_path: Path,
+) -> None:
+    """A payment recorded for 03-10 is not made yet on 02-16: all 1000.00 can be
+    promised; one recorded for 02-10 leaves 1000.00 - 700.00 = 300.00."""
+    engine = make_engine(tmp_path, PROMISES)
+    add_claim(engine, "A", due="2026-02-01", amount="1000.00")
+    add_payment(engine, "P1", "A", "1000.00", "2026-03-10")
+
+    ident = engine.promise(
+        "A", "1000.00", day("2026-03-13"), on=day("2026-02-16"), by="Anna"
+    )
+
+    assert ident == "A/promise/1"
+    add_claim(engine, "B", due="2026-02-01", amount="1000.00")
+    add_payment(engine, "P2", "B", "700.00", "2026-02-10")
+    with pytest.raises(AgreementError) as error:
+        engine.promise("B", "300.01", day("2026-03-13"), on=day("2026-02-16"), by="A")
+    assert str(error.value) == (
+        "the promised amount 300.01 EUR is more than claim `B` still owes "
+        "(300.00 EUR) on 2026-02-16, the day of the promise"
+    )
+
+
+def test_cli_promise_ignores_a_payment_dated_after_it(tmp_path: Path) -> None:
+    """Payment of 300.00 dated 2026-03-10, promise of 300.00 on 2026-01-29: the
+    claim still owes all 300.00 on that day, so the promise is recorded."""
+    engine = make_engine(tmp_path, PROMISES)
+    add_claim(engine, "R2", due="2026-01-15", amount="300.00")
+    add_payment(engine, "Q1", "R2", "300.00", "2026-03-10")
+    engine.close()
+    db = str(tmp_path / "test.db")
+
+    result = CliRunner().invoke(
+        cli,
+        ["promise", "R2", "--amount", "300.00", "--until", "2026-02-20"]
+        + ["--on", "2026-01-29", "--by", "Anna", "--db", db],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "claim R2: promise to pay 300.00 EUR by 2026-02-20 recorded (event "
+        "R2/promise/1); the next run applies it and judges it after 2026-02-20\n"
+    )
+
+
+def test_imported_promises_count_payments_up_to_their_day(tmp_path: Path) -> None:
+    """Claim A (1000.00) has 700.00 recorded for 02-10 and 300.00 for 03-10: a
+    promise of 300.00 on 02-16 fits (1000.00 - 700.00 = 300.00), 300.01 on
+    02-16 does not; 1000.00 promised on 02-09 fits (no payment made yet)."""
+    engine = make_engine(tmp_path, PROMISES)
+    add_claim(engine, "A", due="2026-02-01", amount="1000.00")
+    add_payment(engine, "P1", "A", "700.00", "2026-02-10")
+    add_payment(engine, "P2", "A", "300.00", "2026-03-10")
+    events = tmp_path / "e.csv"
+    header = "id,claim_id,kind,happened_on,until,amount\n"
+    events.write_text(
+        header + "E1,A,promise_given,2026-02-16,2026-03-13,300.01\n", encoding="utf-8"
+    )
+
+    with pytest.raises(ImportFailed) as refused:
+        import_file(engine.store, "events", str(events))
+
+    assert [str(p).replace(f"{tmp_path}/", "") for p in refused.value.problems] == [
+        "e.csv:2: column `amount`: `300.01` is more than claim `A` still owes "
+        "(300.00 EUR) on 2026-02-16, the day of the promise; a promise can be at "
+        "most the open amount"
+    ]
+    events.write_text(
+        header
+        + "E1,A,promise_given,2026-02-16,2026-03-13,300.00\n"
+        + "E2,A,promise_given,2026-02-09,2026-02-12,1000.00\n",
+        encoding="utf-8",
+    )
+    result = import_file(engine.store, "events", str(events))
+    assert (result.new, result.changed) == (2, 0)

@@ -6,7 +6,10 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from engine import Customer
+from engine.cli.main import cli
 from engine.reports import TOTAL
 from engine.simulate import simulate
 
@@ -106,3 +109,114 @@ def test_every_money_figure_counts_for_the_currencies_and_jpy_has_no_cents() -> 
     assert figures.currencies == ["JPY", "USD"]
     assert "  billed                1,234,567 JPY" in text
     assert "  interest charged      1.50 USD" in text
+
+
+def test_one_claim_without_interest_is_named_in_the_singular() -> None:
+    """`interest not computed for 1 claim`, and for 2 claims in the plural."""
+    from engine.reports import GroupFigures, Report, render_text
+
+    one = GroupFigures(claims=1, interest_not_computed=1)
+    one.billed = {"EUR": Decimal("100.00")}
+    two = GroupFigures(claims=2, interest_not_computed=2)
+    two.billed = {"EUR": Decimal("200.00")}
+
+    text = render_text(
+        Report("P", dt.date(2025, 1, 1), dt.date(2025, 1, 31), {"a": one, "b": two})
+    )
+
+    assert (
+        "  (interest not computed for 1 claim: the base rate table does not "
+        "reach its dates)" in text
+    )
+    assert (
+        "  (interest not computed for 2 claims: the base rate table does not "
+        "reach their dates)" in text
+    )
+
+
+STATUTORY = """\
+policy "Interest" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure default = letter "default" interest statutory
+
+dunning everyone
+  terminal done
+  current -> in_default after 1 days overdue do default
+  in_default -> done after 400 days in state
+"""
+
+
+def simulation_files(tmp_path: Path) -> list[str]:
+    """Policy, data folder and period of a business claim of 1,000.00 due
+    2026-11-30 and paid 2027-01-10, past the bundled base rate table."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "customers.csv").write_text(
+        "id,name,kind\nK1,Alpha GmbH,business\n", encoding="utf-8"
+    )
+    (data / "claims.csv").write_text(
+        "id,customer_id,currency,amount,issue_date,due_date\n"
+        "A,K1,EUR,1000.00,2026-10-31,2026-11-30\n",
+        encoding="utf-8",
+    )
+    (data / "payments.csv").write_text(
+        "id,claim_id,amount,currency,paid_on\nP1,A,1000.00,EUR,2027-01-10\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "p.dun").write_text(STATUTORY, encoding="utf-8")
+    return ["simulate", "--policy", str(tmp_path / "p.dun"), "--data", str(data)] + [
+        "--from", "2026-11-01", "--to", "2027-01-31", "--quiet"
+    ]  # fmt: skip
+
+
+def test_simulate_takes_a_base_rate_table(tmp_path: Path) -> None:
+    """With the 2027-01-01 rate of 2.00 % the interest is booked exactly.
+
+    Interest runs from 12-01 (the day after the due date) to 01-10, the day
+    of the payment (applied by the run of Monday 01-11):
+    31 days at 1.52 + 9 = 10.52 %: 1000.00 x 10.52 % x 31/365 = 8.9348 -> 8.93;
+    10 days at 2.00 + 9 = 11.00 %: 1000.00 x 11.00 % x 10/365 = 3.0137 -> 3.01;
+    8.93 + 3.01 = 11.94. A business in default also owes the flat fee 40.00.
+    """
+    rates = tmp_path / "rates.csv"
+    rates.write_text(
+        "valid_from,rate_percent\n2026-01-01,1.27\n2026-07-01,1.52\n2027-01-01,2.00\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(
+        cli, [*simulation_files(tmp_path), "--base-rates", str(rates)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "  fees charged          40.00 EUR\n" in result.output
+    assert "  interest charged      11.94 EUR\n" in result.output
+    assert "interest not computed" not in result.output
+
+
+def test_simulate_without_the_rate_says_so_in_the_singular(tmp_path: Path) -> None:
+    """The bundled table ends with 2026: the one claim's interest is not computed."""
+    result = CliRunner().invoke(cli, simulation_files(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert "  interest charged      0.00 EUR\n" in result.output
+    assert (
+        "  (interest not computed for 1 claim: the base rate table does not "
+        "reach its dates)\n" in result.output
+    )
+
+
+def test_simulate_refuses_a_bad_base_rate_table(tmp_path: Path) -> None:
+    """An unreadable --base-rates table stops the simulation before it starts."""
+    rates = tmp_path / "rates.csv"
+    rates.write_text("nonsense\n", encoding="utf-8")
+
+    result = CliRunner().invoke(
+        cli, [*simulation_files(tmp_path), "--base-rates", str(rates)]
+    )
+
+    assert result.exit_code == 1
+    assert "base rates not loaded" in result.output

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import dunlang
-from engine import Claim, Customer, Engine, Money, Store
+from engine import Claim, Customer, Engine, Event, Money, Payment, Store
 from engine.cli.main import cli
 from engine.notices import Sender
 from engine.outbox import OutboxItem
@@ -940,3 +940,193 @@ def test_a_later_letter_of_the_same_run_never_replaces_an_earlier_one(
         "B": str(tmp_path / "letters" / "1-K2.pdf"),
         "C": str(tmp_path / "letters" / "1-K2-2.pdf"),
     }
+
+
+# ---- payment plans, changes since the run, interest past the base rates ---------
+
+
+def planned_engine(tmp_path: Path) -> Engine:
+    """Claim R3 of 900.00 EUR due 2026-01-15 for K2, in three instalments of
+    300.00 due 2026-01-10, 02-10 and 03-10, run on 2026-01-29."""
+    policy = dunlang.parse_policy(POLICY, str(tmp_path / "sending.dun"))
+    (tmp_path / "sending.dun").write_text(POLICY, encoding="utf-8")
+    engine = Engine(Store.open(tmp_path / "send.db"), policy)
+    engine.add_customers([letter_customer()])
+    engine.add_claims(
+        [
+            Claim(
+                "R3",
+                "K2",
+                eur("900.00"),
+                eur("900.00"),
+                dt.date(2025, 12, 16),
+                dt.date(2026, 1, 15),
+            )
+        ]
+    )
+    engine.add_plan(
+        "R3",
+        [
+            (dt.date(2026, 1, 10), "300.00"),
+            (dt.date(2026, 2, 10), "300.00"),
+            (dt.date(2026, 3, 10), "300.00"),
+        ],
+    )
+    engine.run(dt.date(2026, 1, 29))
+    return engine
+
+
+def test_a_letter_under_a_payment_plan_asks_for_the_overdue_part(
+    tmp_path: Path,
+) -> None:
+    """The letter asks for the overdue instalment and its fee, not all 900.00."""
+    engine = planned_engine(tmp_path)
+    (item,) = [i for i in engine.outbox() if i.kind == "letter"]
+    assert (item.open_amount, item.fee) == (eur("300.00"), eur("5.00"))
+
+    report = engine.send(dt.date(2026, 1, 29), settings(tmp_path))
+
+    assert [line.status for line in report.deliveries] == ["sent"]
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    # On 01-29 only instalment 1 (300.00, due 01-10) is overdue: 300.00 open
+    # plus the reminder fee of 5.00 = 305.00; the invoice's amount stays 900.00.
+    for amount in ("€900.00", "€300.00", "€305.00"):
+        assert amount in html
+    assert "€905.00" not in html
+    assert "the overdue instalments of the payment plan" in html
+
+
+def test_a_later_send_asks_for_every_instalment_overdue_by_then(
+    tmp_path: Path,
+) -> None:
+    """Sent on 02-11, the letter asks for instalments 1 and 2."""
+    engine = planned_engine(tmp_path)
+
+    engine.send(dt.date(2026, 2, 11), settings(tmp_path))
+
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    # Instalments due 01-10 and 02-10 are both before 02-11: 600.00 overdue,
+    # plus the 5.00 fee = 605.00.
+    assert "€600.00" in html and "€605.00" in html
+
+
+def test_a_plan_with_nothing_overdue_on_the_send_day_gets_no_letter(
+    tmp_path: Path,
+) -> None:
+    """Instalment 1 paid and applied before sending: the letter item is closed."""
+    engine = planned_engine(tmp_path)
+    engine.add_payments([Payment("P1", "R3", eur("300.00"), dt.date(2026, 1, 30))])
+    engine.run(dt.date(2026, 1, 30))
+
+    report = engine.send(dt.date(2026, 1, 30), settings(tmp_path))
+
+    (line,) = report.deliveries
+    assert line.status == "done"
+    assert line.detail == (
+        "not sent: no instalment of the claim's payment plan is overdue on 2026-01-30"
+    )
+    assert not (tmp_path / "letters").exists()
+
+
+def test_a_dispute_or_payment_recorded_after_the_run_holds_the_letter_back(
+    tmp_path: Path,
+) -> None:
+    """B disputed and C paid after the run, D's customer has a customer-wide
+    event: their letters wait for the next run; E's goes out."""
+    engine = outbox_engine(
+        tmp_path,
+        [letter_customer("K2"), letter_customer("K5"), letter_customer("K6")],
+        [
+            claim("B", "K2", "250.00"),
+            claim("C", "K5", "80.00"),
+            claim("D", "K6", "60.00"),
+            claim("E", "K2", "40.00"),
+        ],
+    )
+    engine.open_dispute("B", "goods never arrived", on=SEND_DAY)
+    engine.add_payments([Payment("P1", "C", eur("80.00"), RUN_DAY)])
+    engine.add_events([Event("W1", "customer_note", SEND_DAY, customer_id="K6")])
+    # Dated after the day of sending: it does not hold E back.
+    engine.add_payments([Payment("P2", "E", eur("40.00"), dt.date(2024, 3, 8))])
+    engine.close()
+
+    code, out = invoke(*send_args(tmp_path, "2024-03-07"))
+
+    assert code == 0
+    lines = out.splitlines()
+    assert "1 notice on 2024-03-07: 1 sent" in lines
+    assert (
+        "3 items held back: payments or events recorded since the last run "
+        "(run again first)"
+    ) in lines
+    with Store.open(tmp_path / "send.db") as store:
+        letters = store.conn.execute(
+            "SELECT claim_id, status FROM measures WHERE kind = 'letter' "
+            "ORDER BY claim_id"
+        ).fetchall()
+    assert letters == [
+        ("B", "pending"),
+        ("C", "pending"),
+        ("D", "pending"),
+        ("E", "sent"),
+    ]
+
+
+INTEREST_POLICY = """\
+policy "Interest" version "1"
+  currency EUR
+  calendar DE
+
+group with_interest when customer.segment = "interest"
+group plain otherwise
+
+measure plain_letter = letter "reminder" fee 5.00 EUR
+measure interest_letter = letter "reminder" fee 5.00 EUR interest statutory
+
+dunning with_interest
+  terminal reminded
+  current -> reminded after 5 days overdue do interest_letter
+
+dunning plain
+  terminal reminded
+  current -> reminded after 5 days overdue do plain_letter
+"""
+
+
+def test_a_notice_whose_interest_is_past_the_base_rates_fails_alone(
+    tmp_path: Path,
+) -> None:
+    """Sent on 2027-02-01, past the bundled table: the notice with interest
+    fails with a clear message (tried again later), the other one goes out."""
+    policy = dunlang.parse_policy(INTEREST_POLICY, str(tmp_path / "sending.dun"))
+    engine = Engine(Store.open(tmp_path / "send.db"), policy)
+    engine.add_customers(
+        [letter_customer("K2"), letter_customer("K7", segment="interest")]
+    )
+    engine.add_claims(
+        [
+            Claim(
+                claim_id,
+                customer,
+                eur("100.00"),
+                eur("100.00"),
+                dt.date(2026, 11, 2),
+                dt.date(2026, 12, 1),
+            )
+            for claim_id, customer in (("B", "K2"), ("I", "K7"))
+        ]
+    )
+    engine.run(dt.date(2026, 12, 7))
+
+    report = engine.send(dt.date(2027, 2, 1), settings(tmp_path))
+
+    by_customer = {line.customer_id: line for line in report.deliveries}
+    assert by_customer["K2"].status == "sent"
+    assert by_customer["K7"].status == "failed"
+    assert by_customer["K7"].detail == (
+        "attempt 1 of 5: interest cannot be computed: base_rates.csv has base "
+        "rates only up to 2026-12-31; add the rate of the half-year starting "
+        "2027-01-01 to compute interest for 2027-02-01; update the base rate "
+        "table (see docs/interest.md, `dunning run --base-rates FILE`)"
+    )
+    assert not report.ok

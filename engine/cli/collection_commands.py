@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..agency import FORMATS, export_handover, import_agency_report
+from ..agency import FORMATS, HandoverError, export_handover, import_agency_report
 from ..calls import OUTCOMES, CallError, calls_on, record_call, render_calls
 from ..importer import ImportFailed
 from ..outbox import OutboxError
@@ -59,6 +59,8 @@ def calls_command(
     """
     with open_store(db_path, create=False) as store:
         listed = calls_on(store.conn, on or dt.date.today(), queue=queue)
+    if listed.interest_problem and not quiet():
+        click.echo(f"warning: {listed.interest_problem}", err=True)
     items = listed.items
     text = render_calls(items, form)
     # CSV and JSON on the screen stay plain data: the notes go to stderr.
@@ -133,6 +135,8 @@ def call_result_command(
             )
         except (CallError, OutboxError) as error:
             raise click.ClickException(str(error)) from None
+    if quiet():
+        return
     click.echo(
         f"claim {result.claim_id}: {result.outcome}; phone item {result.item_id} is "
         f"{result.status} after {_plural(result.attempts, 'attempt')}"
@@ -184,7 +188,7 @@ def export_command(
             done = export_handover(
                 store, on or dt.date.today(), agency=agency, out_dir=out_dir, form=form
             )
-        except ImportFailed as failure:
+        except (ImportFailed, HandoverError) as failure:
             raise click.ClickException(str(failure)) from None
         except OSError as error:
             raise click.ClickException(
@@ -226,6 +230,8 @@ def import_command(file: str, agency: str, db_path: str) -> None:
             count = _plural(len(problems), "problem")
             click.echo(f"{file}: nothing imported ({count})", err=True)
             raise SystemExit(1) from None
+    if quiet():
+        return
     click.echo(
         f"{file}: {_plural(result.payments, 'payment')} recorded, "
         f"{_plural(result.returned, 'claim')} returned, "

@@ -7,6 +7,7 @@ import click
 from ..importer import ImportFailed, ImportResult, Problem, apply_import, check_file
 from ..mapping import FORMATS, KINDS, SINGULAR, load_mapping
 from .options import db_option, open_store
+from .send_commands import quiet
 
 SHOWN_PROBLEMS = 50
 """How many problems an import lists before it only counts the rest."""
@@ -59,6 +60,8 @@ def import_command(
         _report(file, failure.problems)
         raise SystemExit(1) from None
 
+    if quiet():
+        return
     for result in results:
         click.echo(_summary(result))
 

@@ -32,6 +32,7 @@ from .options import (
     format_amount,
     open_store,
 )
+from .send_commands import quiet
 
 
 def _who() -> str:
@@ -99,7 +100,8 @@ def hold_command(
                 )
         except HoldError as error:
             raise click.ClickException(str(error)) from None
-    click.echo(_line(hold))
+    if not quiet():
+        click.echo(_line(hold))
 
 
 @click.command("release")
@@ -132,7 +134,8 @@ def release_command(
                 )
         except HoldError as error:
             raise click.ClickException(str(error)) from None
-    click.echo(_line(hold))
+    if not quiet():
+        click.echo(_line(hold))
 
 
 @click.command("holds")
@@ -257,6 +260,8 @@ def credit_command(
                 add_credits(conn, [credit], by or _who())
         except CreditError as error:
             raise click.ClickException(str(error)) from None
+    if quiet():
+        return
     click.echo(
         f"credit {ident} of customer {customer_id}: "
         f"{format_amount(amount, currency)} "

@@ -22,6 +22,7 @@ from ..promises import (
 )
 from ..store import Store
 from .options import AMOUNT, DATE, check_places, db_option, format_amount, open_store
+from .send_commands import quiet
 
 
 def _someone() -> str:
@@ -88,6 +89,8 @@ def promise_command(
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
+    if quiet():
+        return
     click.echo(
         f"claim {claim_id}: promise to pay {amount_text} by {until} recorded "
         f"(event {ident}); the next run applies it and judges it after {until}"
@@ -117,6 +120,8 @@ def dispute_open_command(
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
+    if quiet():
+        return
     click.echo(
         f"claim {claim_id}: dispute opened on {day} (event {ident}); the next run "
         "applies it"
@@ -177,6 +182,8 @@ def dispute_resolve_command(
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
+    if quiet():
+        return
     favour = "the customer's" if outcome == "customer" else "the company's"
     credited = f"credit note {recorded[0]} of {credit}, " if credit else ""
     click.echo(
@@ -269,6 +276,8 @@ def plan_command(
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
+    if quiet():
+        return
     places = currency_places(currency)
     click.echo(f"claim {claim_id}: payment plan of {len(plan)} instalments")
     for part in plan:

@@ -16,6 +16,7 @@ from ..interest import BaseRateError, load_base_rates
 from ..runner import RunError, Runner, RunResult
 from ..store import Store
 from .options import DATE, db_option, load_or_exit, open_store, policy_option
+from .send_commands import quiet
 
 log = logging.getLogger(__name__)
 
@@ -116,21 +117,27 @@ def run_command(
     finally:
         store.close()
 
+    silent = quiet()
     if result.nothing_to_do:
-        click.echo(f"{as_of}: already run and nothing has changed since; nothing to do")
+        if not silent:
+            click.echo(
+                f"{as_of}: already run and nothing has changed since; nothing to do"
+            )
         return
-    for step in result.steps:
+    for step in [] if silent else result.steps:
         measures = f"  do {', '.join(step.measures)}" if step.measures else ""
         click.echo(
             f"{step.claim_id}: {step.from_state or '(new)'} -> {step.to_state}"
             f"{measures}  ({step.reason})"
         )
+    # Claims the run left as they were are trouble: shown under -q too.
     for problem in result.problems[:MAX_PROBLEMS]:
         click.echo(f"warning: {problem}", err=True)
     if len(result.problems) > MAX_PROBLEMS:
         more = len(result.problems) - MAX_PROBLEMS
         click.echo(f"warning: ... and {more} more claims left as they were", err=True)
-    click.echo(_summary(result, policy))
+    if not silent:
+        click.echo(_summary(result, policy))
 
 
 def _policy_of_last_run(

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..importer import apply_import, check_file
+from ..interest import BaseRateError, load_base_rates
 from ..mapping import ImportFailed, load_mapping
 from ..reports import Report, render_text
 from ..runner import RunError
@@ -116,6 +117,14 @@ def _json(report: Report) -> str:
     show_default=True,
     help="How to print the summary.",
 )
+@click.option(
+    "--base-rates",
+    "base_rates_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A base rate table (CSV valid_from,rate_percent) for interest, instead "
+    "of the bundled one.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def simulate_command(
     policy_path: str,
@@ -125,12 +134,19 @@ def simulate_command(
     end: dt.date,
     db_path: str | None,
     form: str,
+    base_rates_path: str | None,
     quiet: bool,
 ) -> None:
     """Replay a period day by day and report what the policy would have done."""
     if end < start:
         raise click.BadParameter(f"{end} is before --from {start}", param_hint="'--to'")
     policy = load_or_exit(policy_path)
+    base_rates = None
+    if base_rates_path is not None:
+        try:
+            base_rates = load_base_rates(base_rates_path)
+        except BaseRateError as error:
+            raise click.ClickException(str(error)) from None
     with tempfile.TemporaryDirectory(prefix="dunning-") as folder:
         path = db_path or str(Path(folder) / "simulation.db")
         said = _load_data(path, data, mapping_name)
@@ -157,7 +173,9 @@ def simulate_command(
                 def advance(day: dt.date) -> None:
                     progress.update(task, advance=1, day=day.isoformat())
 
-                report = simulate(store, policy, start, end, on_day=advance)
+                report = simulate(
+                    store, policy, start, end, on_day=advance, base_rates=base_rates
+                )
         except RunError as error:
             raise click.ClickException(str(error)) from None
         finally:
