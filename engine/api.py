@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dunlang import Policy, load_policy
 from dunlang.model import Money
@@ -44,8 +45,10 @@ from .records import (
     TransitionRecord,
 )
 from .runner import DEFAULT_BATCH_SIZE, Listener, Runner, RunResult
-from .sending import SendReport, SendSettings, send_outbox
 from .store import Store, StoreError
+
+if TYPE_CHECKING:
+    from .sending import SendReport, SendSettings
 
 
 class Engine:
@@ -120,6 +123,9 @@ class Engine:
         dry_run: bool = False,
     ) -> SendReport:
         """Send the outbox's pending letters, e-mails and plug-in measures."""
+        # Rendering loads Jinja2 and the PDF library: only when sending.
+        from .sending import send_outbox
+
         return send_outbox(
             self.store, self.policy, on, settings, run_id=run_id, dry_run=dry_run
         )

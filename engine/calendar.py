@@ -105,7 +105,7 @@ def deadline_of(
     return _deadline_from(timer, base, calendar)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _deadline_from(timer: Timer, base: dt.date, calendar: BusinessCalendar) -> Deadline:
     """The deadline of a timer counted from `base`. Many claims share a due
     date, so a run asks the same question many times."""
