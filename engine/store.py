@@ -281,6 +281,8 @@ CREATE TABLE skips (
     detail TEXT NOT NULL
 );
 CREATE INDEX skips_claim ON skips(claim_id);
+CREATE INDEX payments_claim ON payments(claim_id);
+CREATE INDEX events_promises ON events(claim_id) WHERE kind = 'promise_given';
 
 -- The day up to which a paid claim owes interest that could not be booked
 -- yet, because the base rate table did not reach that day.
