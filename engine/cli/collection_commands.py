@@ -12,8 +12,7 @@ from ..agency import FORMATS, HandoverError, export_handover, import_agency_repo
 from ..calls import OUTCOMES, CallError, calls_on, record_call, render_calls
 from ..importer import ImportFailed
 from ..outbox import OutboxError
-from .options import AMOUNT, DATE, check_places, db_option, open_store
-from .send_commands import quiet
+from .options import AMOUNT, DATE, check_places, db_option, open_store, quiet
 
 SHOWN_PROBLEMS = 50
 """How many problems of a report are listed before the rest are only counted."""

@@ -6,8 +6,7 @@ import click
 
 from ..importer import ImportFailed, ImportResult, Problem, apply_import, check_file
 from ..mapping import FORMATS, KINDS, SINGULAR, load_mapping
-from .options import db_option, open_store
-from .send_commands import quiet
+from .options import db_option, open_store, quiet
 
 SHOWN_PROBLEMS = 50
 """How many problems an import lists before it only counts the rest."""

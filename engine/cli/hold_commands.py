@@ -31,8 +31,8 @@ from .options import (
     db_option,
     format_amount,
     open_store,
+    quiet,
 )
-from .send_commands import quiet
 
 
 def _who() -> str:

@@ -12,6 +12,7 @@ import click
 
 from dunlang import Policy, PolicyError, load_policy
 
+from ..interest import BaseRateError, BaseRateTable, load_base_rates
 from ..mapping import currency_places, too_precise, unknown_currency
 from ..store import DEFAULT_PATH, Store, StoreError
 
@@ -175,3 +176,32 @@ def load_or_exit(path: str) -> Policy:
     except PolicyError as error:
         click.echo(str(error), err=True)
         raise SystemExit(1) from None
+
+
+def base_rates_option(function: F) -> F:
+    """`--base-rates FILE`: a base rate table of the user's for interest."""
+    return click.option(
+        "--base-rates",
+        "base_rates_path",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="A base rate table (CSV valid_from,rate_percent) for interest, "
+        "instead of the bundled one.",
+    )(function)
+
+
+def load_base_rates_or_exit(path: str | None) -> BaseRateTable | None:
+    """The table `--base-rates` names (None: the bundled one); a bad table
+    stops the command with its message."""
+    if path is None:
+        return None
+    try:
+        return load_base_rates(path)
+    except BaseRateError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def quiet() -> bool:
+    """True when the command runs under `dunning -q`: show only errors."""
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("quiet"))

@@ -21,8 +21,15 @@ from ..promises import (
     resolve_dispute,
 )
 from ..store import Store
-from .options import AMOUNT, DATE, check_places, db_option, format_amount, open_store
-from .send_commands import quiet
+from .options import (
+    AMOUNT,
+    DATE,
+    check_places,
+    db_option,
+    format_amount,
+    open_store,
+    quiet,
+)
 
 
 def _someone() -> str:

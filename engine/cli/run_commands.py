@@ -12,11 +12,18 @@ import click
 from dunlang import Policy
 
 from ..explain import UnknownClaim, explain, history, render_explanation, render_history
-from ..interest import BaseRateError, load_base_rates
 from ..runner import RunError, Runner, RunResult
 from ..store import Store
-from .options import DATE, db_option, load_or_exit, open_store, policy_option
-from .send_commands import quiet
+from .options import (
+    DATE,
+    base_rates_option,
+    db_option,
+    load_base_rates_or_exit,
+    load_or_exit,
+    open_store,
+    policy_option,
+    quiet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +68,7 @@ def _summary(result: RunResult, policy: Policy) -> str:
     is_flag=True,
     help="Allow an as-of date before the last run, on purpose.",
 )
-@click.option(
-    "--base-rates",
-    "base_rates_path",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="A base rate table (CSV valid_from,rate_percent) for interest, instead "
-    "of the bundled one.",
-)
+@base_rates_option
 @db_option
 def run_command(
     policy_path: str,
@@ -88,12 +88,7 @@ def run_command(
             param_hint="'--as-of'",
         )
     policy = load_or_exit(policy_path)
-    base_rates = None
-    if base_rates_path is not None:
-        try:
-            base_rates = load_base_rates(base_rates_path)
-        except BaseRateError as error:
-            raise click.ClickException(str(error)) from None
+    base_rates = load_base_rates_or_exit(base_rates_path)
     store = open_store(db_path, create=False)
     try:
         result = Runner(store, policy, base_rates=base_rates).run(

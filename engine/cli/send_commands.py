@@ -26,7 +26,7 @@ from ..sending import (
     load_sender,
     send_outbox,
 )
-from .options import DATE, db_option, load_or_exit, open_store, policy_option
+from .options import DATE, db_option, load_or_exit, open_store, policy_option, quiet
 
 
 def _console() -> Console:
@@ -37,12 +37,6 @@ def _console() -> Console:
 
 def _plural(number: int, word: str) -> str:
     return f"{number} {word}" + ("" if number == 1 else "s")
-
-
-def quiet() -> bool:
-    """True when the command runs under `dunning -q`: show only errors."""
-    context = click.get_current_context(silent=True)
-    return bool(context and context.find_root().params.get("quiet"))
 
 
 def _smtp(

@@ -15,12 +15,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..importer import apply_import, check_file
-from ..interest import BaseRateError, load_base_rates
 from ..mapping import ImportFailed, load_mapping
 from ..reports import Report, render_text
 from ..runner import RunError
 from ..simulate import run_days, simulate
-from .options import DATE, load_or_exit, open_store, policy_option
+from .options import (
+    DATE,
+    base_rates_option,
+    load_base_rates_or_exit,
+    load_or_exit,
+    open_store,
+    policy_option,
+)
 
 NATIVE_FILES = ("customers", "claims", "payments", "events")
 
@@ -117,14 +123,7 @@ def _json(report: Report) -> str:
     show_default=True,
     help="How to print the summary.",
 )
-@click.option(
-    "--base-rates",
-    "base_rates_path",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="A base rate table (CSV valid_from,rate_percent) for interest, instead "
-    "of the bundled one.",
-)
+@base_rates_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def simulate_command(
     policy_path: str,
@@ -141,12 +140,7 @@ def simulate_command(
     if end < start:
         raise click.BadParameter(f"{end} is before --from {start}", param_hint="'--to'")
     policy = load_or_exit(policy_path)
-    base_rates = None
-    if base_rates_path is not None:
-        try:
-            base_rates = load_base_rates(base_rates_path)
-        except BaseRateError as error:
-            raise click.ClickException(str(error)) from None
+    base_rates = load_base_rates_or_exit(base_rates_path)
     with tempfile.TemporaryDirectory(prefix="dunning-") as folder:
         path = db_path or str(Path(folder) / "simulation.db")
         said = _load_data(path, data, mapping_name)
