@@ -12,7 +12,7 @@ from typing import Any
 
 from babel.numbers import get_currency_precision
 
-from dunlang.model import Fee, Measure, Money
+from dunlang.model import Measure, Money
 
 
 @lru_cache(maxsize=64)
@@ -36,29 +36,6 @@ def round_charge(amount: Decimal, currency: str, step: Decimal | None) -> Decima
     return round_money(units * step, currency)
 
 
-def fee_for(
-    fee: Fee | None, open_amount: Money, rounding: Decimal | None = None
-) -> Money | None:
-    """The fee a measure charges on a claim with this open amount; `rounding`
-    is the policy's cash rounding step (see `round_charge`)."""
-    if fee is None:
-        return None
-    if fee.fixed is not None:
-        if rounding:
-            rounded = round_charge(fee.fixed.amount, fee.fixed.currency, rounding)
-            return Money(rounded, fee.fixed.currency)
-        return fee.fixed
-    assert fee.percent is not None
-    amount = open_amount.amount * fee.percent / Decimal(100)
-    if fee.minimum is not None:
-        amount = max(amount, fee.minimum.amount)
-    if fee.maximum is not None:
-        amount = min(amount, fee.maximum.amount)
-    return Money(
-        round_charge(amount, open_amount.currency, rounding), open_amount.currency
-    )
-
-
 def outbox_row(
     measure: Measure,
     *,
@@ -68,10 +45,9 @@ def outbox_row(
     claim_id: str,
     customer_id: str,
     open_amount: Money,
-    rounding: Decimal | None = None,
 ) -> dict[str, Any]:
-    """The pending outbox item a measure creates for one claim."""
-    fee = fee_for(measure.fee, open_amount, rounding)
+    """The pending outbox item a measure creates for one claim. Its fee is
+    the one the charges book with it (`engine.charges`), filled in after."""
     cost = measure.cost.fixed if measure.cost and measure.cost.fixed else None
     return {
         "run_id": run_id,
@@ -87,7 +63,7 @@ def outbox_row(
         "text": measure.text,
         "open_amount": str(open_amount.amount),
         "currency": open_amount.currency,
-        "fee": str(fee.amount) if fee else None,
+        "fee": None,
         "cost": str(cost.amount) if cost else None,
         "status": "pending",
     }

@@ -551,7 +551,6 @@ class Runner:
                             claim_id=step.claim_id,
                             customer_id=step.customer_id,
                             open_amount=dunned,
-                            rounding=self.policy.header.rounding,
                         )
                     )
                 steps.append(step)
