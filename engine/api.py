@@ -112,7 +112,7 @@ class Engine:
         """A claim's outbox items as typed records."""
         return audit.measures_of(self.store.conn, claim_id)
 
-    # ---- sending (engine/sending.py) ----------------------------------------
+    # ---- sending ------------------------------------------------------------
 
     def send(
         self,
@@ -142,8 +142,6 @@ class Engine:
             self.store.conn, statuses=statuses, kinds=kinds, run_id=run_id
         )
 
-    # ---- end of sending
-
     def charges(self, claim_id: str) -> list[ChargeRecord]:
         """A claim's fees, flat fee and interest charges as typed records."""
         return audit.charges_of(self.store.conn, claim_id)
@@ -160,7 +158,7 @@ class Engine:
         """Where a claim stands and what happens next (as of today by default)."""
         return explain(self._runner, claim_id, as_of or dt.date.today())
 
-    # ---- promises, disputes, payment plans (engine/promises.py, plans.py) ----
+    # ---- promises, disputes, payment plans ----------------------------------
 
     def promise(
         self,
@@ -216,8 +214,6 @@ class Engine:
         """Agree a payment plan: (due date, amount) pairs that add up to the open
         amount."""
         return add_plan(self.store, claim_id, instalments, by=by)
-
-    # ---- end of promises, disputes, payment plans
 
     # ---- data ---------------------------------------------------------------
 
@@ -323,7 +319,7 @@ class Engine:
             raise StoreError(f"{table}: nothing added: {error}") from None
         return len(rows)
 
-    # ---- calls and agencies (engine/calls.py, engine/agency.py) ------------
+    # ---- calls and agencies -------------------------------------------------
 
     def calls(self, on: dt.date, *, queue: str | None = None) -> list[CallItem]:
         """The call list: pending and failed phone measures, oldest and largest
@@ -371,9 +367,7 @@ class Engine:
         """Import an agency's report (collections and returns), all or nothing."""
         return import_agency_report(self.store, path, agency)
 
-    # ---- end of calls and agencies
-
-    # ---- holds and customer credits (engine/holds.py, engine/credits.py) ----
+    # ---- holds and customer credits -----------------------------------------
 
     def hold(
         self,
@@ -451,8 +445,6 @@ class Engine:
         """Record that a clerk applied part or all of a credit; what is left."""
         with self.store.transaction() as conn:
             return use_credit(conn, credit_id, amount, by, note)
-
-    # ---- end of holds and customer credits
 
     def close(self) -> None:
         """Close the database."""

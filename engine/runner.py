@@ -145,7 +145,7 @@ class Runner:
         self._dry = False
         self._rule_texts: dict[int, str] = {}
         self._reads_customer = self._states_reading_customer()
-        # ---- holds, exclusions, credits, small balances (engine/holds.py)
+        # Holds, exclusions, customer credits and small balances.
         self.treatment = Treatment(policy, self.calendar, store.conn)
         if self.treatment.reads_customer:
             self._reads_customer |= {
@@ -156,7 +156,6 @@ class Runner:
             self.needs_customer_figures |= bool(
                 {name for _, name in self.treatment.read} & CUSTOMER_FIGURES
             )
-        # ---- end of holds
 
     def _states_reading_customer(self) -> set[tuple[str, str]]:
         """(group, state) pairs in which some guard reads customer data."""
@@ -524,7 +523,7 @@ class Runner:
                 log.info("claim %s: %s", row["id"], error)
                 continue
             works.append(work)
-        self.treatment.write(conn, run_id)  # skips decided in this batch (holds.py)
+        self.treatment.write(conn, run_id)  # the batch's skips
 
         next_id = (
             int(
@@ -563,10 +562,9 @@ class Runner:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             audit_rows,
         )
-        # ---- charges (engine/charges.py): fees, interest, payments beyond
-        # the principal; in this batch's transaction, before the claims UPDATE.
+        # Fees, interest, and payments beyond the principal: in this batch's
+        # transaction, before the claims UPDATE.
         booked = self._book_charges(works, first_transition, run_id, as_of)
-        # ---- end of charges
         for item in outbox:
             # The fee an outbox item shows is the one booked with it: none when
             # the claim was charged for this measure before.
@@ -1184,7 +1182,7 @@ class Runner:
             )
             day = max(day, tomorrow)
             earliest = day if earliest is None else min(earliest, day)
-        checked = self.treatment.next_check(work.row["id"], earliest)  # holds.py
+        checked = self.treatment.next_check(work.row["id"], earliest)
         resumes = plans.resumes_on(work.row, work.open_amount, as_of)
         if resumes is not None and checked is not None:
             checked = max(checked, resumes)  # a payment plan waits (plans.py)
