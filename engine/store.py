@@ -359,6 +359,27 @@ class StoreError(Exception):
     """The database cannot be used: not ours, too new, damaged, or unwritable."""
 
 
+def unwritable(error: sqlite3.OperationalError) -> str | None:
+    """What to tell the user when SQLite could not write; None for other errors."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith("SQLITE_READONLY"):
+        return (
+            f"the database cannot be written (SQLite says: {error}); check that "
+            "this user may write the file and its folder"
+        )
+    if name == "SQLITE_FULL":
+        return (
+            f"the disk is full (SQLite says: {error}); nothing of this command "
+            "was stored; free some space and run it again"
+        )
+    if name.startswith("SQLITE_IOERR"):
+        return (
+            f"the database file could not be written (SQLite says: {error}); "
+            "nothing of this command was stored; check the disk and run it again"
+        )
+    return None
+
+
 class Store:
     """An open dunning database."""
 
@@ -397,6 +418,13 @@ class Store:
             application_id, version, tables = _identify(conn)
         except sqlite3.DatabaseError as error:
             conn.close()
+            if getattr(error, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+                # Not damage: the file or its folder cannot be used (a WAL
+                # database needs to write files beside it even to read).
+                raise StoreError(
+                    f"{path}: cannot be opened (SQLite says: {error}); check that "
+                    "this user may read and write the file and its folder"
+                ) from None
             if _looks_like_sqlite(path):
                 raise StoreError(
                     f"{path}: the dunning database is damaged (SQLite says: "
@@ -423,15 +451,22 @@ class Store:
                 f"this program knows up to {SCHEMA_VERSION}); upgrade dunning"
             )
 
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        if path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-            # Fewer, larger checkpoints: a run commits many batches, and each
-            # automatic checkpoint costs a sync of the database file.
-            conn.execute("PRAGMA wal_autocheckpoint = 16384")
-        store = cls(sqlite_utils.Database(conn), path)
-        store._migrate(version)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+                # Fewer, larger checkpoints: a run commits many batches, and
+                # each automatic checkpoint costs a sync of the database file.
+                conn.execute("PRAGMA wal_autocheckpoint = 16384")
+            store = cls(sqlite_utils.Database(conn), path)
+            store._migrate(version)
+        except sqlite3.OperationalError as error:
+            conn.close()
+            problem = unwritable(error)
+            if problem is None:
+                raise
+            raise StoreError(f"{path}: {problem}; it was left as it was") from None
         return store
 
     def _migrate(self, version: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Store
+from engine.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Store, unwritable
 
 
 def _version_1_file(path: Path) -> None:
@@ -95,3 +95,30 @@ def test_new_audit_tables_are_append_only(tmp_path: Path, table: str) -> None:
             conn.execute(f"UPDATE {table} SET id = id")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(f"DELETE FROM {table}")
+
+
+def test_a_read_only_database_is_named_as_such(tmp_path: Path) -> None:
+    """SQLite's read-only error becomes a message about permissions."""
+    path = tmp_path / "r.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        conn.execute("INSERT INTO customers (id) VALUES ('C1')")
+    conn.close()
+
+    assert unwritable(raised.value) == (
+        "the database cannot be written (SQLite says: attempt to write a readonly "
+        "database); check that this user may write the file and its folder"
+    )
+
+
+def test_other_sqlite_errors_are_not_taken_for_unwritable_files(
+    tmp_path: Path,
+) -> None:
+    """A syntax error is no permission problem: no message, the error stands."""
+    conn = sqlite3.connect(tmp_path / "x.db")
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        conn.execute("SELEC 1")
+    conn.close()
+
+    assert unwritable(raised.value) is None

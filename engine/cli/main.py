@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from ..store import unwritable
+
 # Each module holds one family of subcommands and attaches them with
 # `register(cli)`; this list is the whole command surface.
 COMMAND_MODULES = (
@@ -26,12 +28,16 @@ COMMAND_MODULES = (
 
 
 class _Commands(click.Group):
-    """The command group; turns a busy database into a plain message."""
+    """The command group; turns a busy, read-only or full database into a
+    plain message."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except sqlite3.OperationalError as error:
+            problem = unwritable(error)
+            if problem is not None:
+                raise click.ClickException(problem) from None
             if "locked" not in str(error) and "busy" not in str(error):
                 raise
             raise click.ClickException(
