@@ -28,6 +28,9 @@ from ..sending import (
 )
 from .options import DATE, db_option, load_or_exit, open_store, policy_option, quiet
 
+SHOWN_ITEMS = 20
+"""At most this many item numbers in one line of the summary."""
+
 
 def _console() -> Console:
     """A console as wide as the terminal, and wide enough for a table in a file."""
@@ -272,10 +275,12 @@ def _print_report(report: SendReport, calendar: object) -> None:
     if report.superseded:
         count = len(report.superseded)
         closed = "would be closed" if report.dry_run else "closed"
+        shown = ", ".join(map(str, report.superseded[:SHOWN_ITEMS]))
+        if count > SHOWN_ITEMS:
+            shown += f" and {count - SHOWN_ITEMS} more (see `dunning outbox`)"
         click.echo(
             f"{_plural(count, 'older item')} {closed} as done, superseded by a "
-            f"newer notice of {'its' if count == 1 else 'their'} claim: "
-            + ", ".join(map(str, report.superseded))
+            f"newer notice of {'its' if count == 1 else 'their'} claim: {shown}"
         )
     for group in report.held_back:
         click.echo(group.describe())
