@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from decimal import Decimal
 
 from attrs import field, frozen
@@ -26,12 +27,34 @@ class Span:
 NO_SPAN = Span(0, 0, 0, 0)
 
 
+def _exact_amount(value: Decimal | int) -> Decimal:
+    """An amount of money as a finite Decimal; an int converts exactly, a float
+    or a text is refused (a float is not exact, a text is not a number yet)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if not isinstance(value, Decimal):
+        raise TypeError(
+            f"an amount of money must be a Decimal, not {type(value).__name__} "
+            f'{value!r}; write Decimal("1.10")'
+        )
+    if not value.is_finite():
+        raise ValueError(f"an amount of money must be a number, not {value}")
+    return value
+
+
+def _check_currency(_: object, __: object, value: str) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise ValueError(
+            f"a currency must be three upper-case letters like EUR, not {value!r}"
+        )
+
+
 @frozen
 class Money:
     """An exact amount in one currency."""
 
-    amount: Decimal
-    currency: str
+    amount: Decimal = field(converter=_exact_amount)
+    currency: str = field(validator=_check_currency)
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

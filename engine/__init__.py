@@ -1,6 +1,6 @@
 """engine: runs checked dunning policies over claims and keeps the audit trail."""
 
-from .api import Engine
+from .api import Engine, RecordError
 from .explain import Explanation, TimelineEntry
 from .records import Claim, Customer, Event, Money, Payment
 from .runner import RunError, RunResult, Step
@@ -14,6 +14,7 @@ __all__ = [
     "Explanation",
     "Money",
     "Payment",
+    "RecordError",
     "RunError",
     "RunResult",
     "Step",

@@ -33,6 +33,16 @@ from .interest import BaseRateTable, load_base_rates
 from .outbox import OutboxItem, outbox_items
 from .plans import Instalment, add_plan
 from .promises import give_promise, open_dispute, resolve_dispute
+from .record_checks import (
+    RecordError as RecordError,  # raised by the add_* methods
+)
+from .record_checks import (
+    check_claims,
+    check_customers,
+    check_events,
+    check_payments,
+    check_run_date,
+)
 from .records import (
     AuditChange,
     ChargeRecord,
@@ -97,7 +107,9 @@ class Engine:
         replay: bool = False,
         collect: bool = False,
     ) -> RunResult:
-        """Run the policy for a date (see `Runner.run`)."""
+        """Run the policy for a date (see `Runner.run`); TypeError when `as_of`
+        is not a `datetime.date`."""
+        as_of = check_run_date(as_of)
         return self._runner.run(as_of, dry_run=dry_run, replay=replay, collect=collect)
 
     def runs(self) -> list[Run]:
@@ -218,7 +230,10 @@ class Engine:
     # ---- data ---------------------------------------------------------------
 
     def add_customers(self, customers: Iterable[Customer]) -> int:
-        """Insert new customers; an id already stored is an error, nothing lands."""
+        """Insert new customers; an id already stored is an error, nothing lands;
+        RecordError for bad records."""
+        customers = list(customers)
+        check_customers(customers)
         rows = [
             (
                 c.id,
@@ -244,7 +259,10 @@ class Engine:
         )
 
     def add_claims(self, claims: Iterable[Claim]) -> int:
-        """Insert new claims; they are allocated to a group on the next run."""
+        """Insert new claims; they are allocated to a group on the next run;
+        RecordError for bad records (nothing lands)."""
+        claims = list(claims)
+        check_claims(self.store.conn, claims)
         rows = [
             (
                 c.id,
@@ -267,7 +285,10 @@ class Engine:
         )
 
     def add_payments(self, payments: Iterable[Payment]) -> int:
-        """Record payments and credit notes; the next run applies them."""
+        """Record payments and credit notes; the next run applies them;
+        RecordError for bad records (nothing lands)."""
+        payments = list(payments)
+        check_payments(self.store.conn, payments)
         rows = [
             (
                 p.id,
@@ -284,7 +305,10 @@ class Engine:
         )
 
     def add_events(self, events: Iterable[Event]) -> int:
-        """Record events (disputes, promises, holds); the next run applies them."""
+        """Record events (disputes, promises, holds); the next run applies them;
+        RecordError for bad records (nothing lands)."""
+        events = list(events)
+        check_events(self.store.conn, events)
         rows = [
             (
                 e.id,

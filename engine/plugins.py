@@ -23,7 +23,7 @@ from attrs import frozen
 from dunlang.model import Measure
 
 from .outbox import FAILED, SENT, UNDELIVERABLE, OutboxItem
-from .records import Claim, Customer
+from .records import Claim, Customer, Money
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -76,6 +76,11 @@ class MeasureContext:
     measure: Measure
     on: dt.date
     """The date the measure is carried out on."""
+    open_amount_now: Money
+    """What the measure asks for on the day of sending: the claim's open amount
+    that day, or under a payment plan the unpaid part of the instalments overdue
+    that day. The item's `open_amount` is the amount as of the run that queued
+    it, kept as recorded."""
 
 
 @runtime_checkable

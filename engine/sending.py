@@ -5,13 +5,15 @@ claim and measure. Sending groups them into one notice per customer, listing
 each claim once at its newest level (older items of a claim are closed as
 superseded), writes letters as HTML and PDF files, hands e-mails to an SMTP
 server (a letter instead when it refuses an address for good), and gives
-plug-in items to their handlers. Items queued by a run after the day of
-sending, items of claims on hold that day, and items of claims with payments
-or events no run has applied yet are left as they are. A claim under a
-payment plan is dunned for its instalments overdue on the day of sending. Each
-notice's items are marked in one transaction right after it went out, so
-sending again never sends twice; a transient failure leaves the items `failed`
-for the next send to try again.
+plug-in items to their handlers (an older one is superseded by a newer item of
+its claim of the same plug-in kind, or a newer letter or e-mail). Items queued
+by a run after the day of sending, items of claims on hold that day, and items
+of claims with payments or events no run has applied yet are left as they are.
+Items of claims settled since the run are closed without sending. A claim
+under a payment plan is dunned for its instalments overdue on the day of
+sending. Each notice's items are marked in one transaction right after it went
+out, so sending again never sends twice; a transient failure leaves the items
+`failed` for the next send to try again.
 docs/sending.md describes it for users.
 """
 
@@ -90,6 +92,7 @@ SENT_KINDS = (LETTER, EMAIL, PLUGIN)
 
 DEFAULT_MAX_ATTEMPTS = 5
 NO_ADDRESS = "no e-mail address and no postal address: a clerk must find one"
+SETTLED = "not sent: the claim was settled before the notice went out"
 _EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+\Z")
 
 
@@ -213,8 +216,10 @@ class SendReport:
     held_back: tuple[HeldBack, ...] = ()
     """Items left as they are: queued after the day of sending, or on hold."""
     superseded: tuple[int, ...] = ()
-    """Older letter and e-mail items closed because a newer one of the claim
-    went out instead (in a dry run: would be)."""
+    """Older items closed because a newer one of the claim went out instead (in
+    a dry run: would be): letters and e-mails replaced by a newer letter or
+    e-mail, plug-in items by a newer item of the same plug-in kind or a newer
+    letter or e-mail."""
 
     def count(self, status: str) -> int:
         """How many deliveries ended with this status."""
@@ -307,6 +312,62 @@ def _superseded(
             kept.append(item)
         else:
             replaced.append((item, newest))
+    return kept, replaced
+
+
+def _plugin_kind(item: OutboxItem, policy: Policy) -> str | None:
+    """The plug-in kind of an item's measure; None if the policy has no such
+    plug-in measure."""
+    measure = policy.measures.get(item.measure)
+    return measure.plugin if measure is not None else None
+
+
+def _superseded_plugins(
+    items: Sequence[OutboxItem], policy: Policy
+) -> tuple[list[OutboxItem], list[tuple[OutboxItem, OutboxItem]]]:
+    """The plug-in items to hand over, and the older ones a newer item replaces.
+
+    `items` are all the items of a send. A plug-in item is replaced by the
+    newest item of its claim from a later transition that is of the same
+    plug-in kind, or a letter or e-mail (which lists the claim at its newer
+    level). A plug-in item never replaces a letter or e-mail, nor an item of
+    another plug-in kind: what a plug-in does is not known here.
+    """
+
+    def rival(item: OutboxItem) -> tuple[str, str, str]:
+        if item.kind != PLUGIN:
+            return (item.claim_id, "notice", "")
+        kind = _plugin_kind(item, policy)
+        if kind is None:
+            return (item.claim_id, "measure", item.measure)
+        return (item.claim_id, "plugin", kind)
+
+    newest: dict[tuple[str, str, str], OutboxItem] = {}
+    for item in items:
+        key = rival(item)
+        known = newest.get(key)
+        if known is None or (item.transition_id, item.id) > (
+            known.transition_id,
+            known.id,
+        ):
+            newest[key] = item
+
+    kept, replaced = [], []
+    for item in items:
+        if item.kind != PLUGIN:
+            continue
+        later = [
+            candidate
+            for candidate in (
+                newest[rival(item)],
+                newest.get((item.claim_id, "notice", "")),
+            )
+            if candidate is not None and candidate.transition_id > item.transition_id
+        ]
+        if later:
+            replaced.append((item, max(later, key=lambda i: (i.transition_id, i.id))))
+        else:
+            kept.append(item)
     return kept, replaced
 
 
@@ -689,10 +750,9 @@ class _Sending:
         settled = [item for item in plan.items if item.claim_id not in claims]
         if settled:
             # A claim paid since the run is not dunned; its item is closed.
-            detail = "not sent: the claim was settled before the notice went out"
-            self.mark(settled, channel, DONE, detail)
+            self.mark(settled, channel, DONE, SETTLED)
             if len(settled) == len(plan.items):
-                return _delivery(plan, channel, DONE, detail)
+                return _delivery(plan, channel, DONE, SETTLED)
             plan = attrs.evolve(
                 plan, items=tuple(i for i in plan.items if i.claim_id in claims)
             )
@@ -705,10 +765,7 @@ class _Sending:
         waiting = {claim for claim, due in overdue.items() if due.amount <= 0}
         kept = [i for i in plan.items if i.claim_id not in waiting]
         if len(kept) < len(plan.items):
-            detail = (
-                "not sent: no instalment of the claim's payment plan is overdue "
-                f"on {self.on.isoformat()}"
-            )
+            detail = _nothing_overdue(self.on)
             self.mark([i for i in plan.items if i not in kept], channel, DONE, detail)
             if not kept:
                 return _delivery(plan, channel, DONE, detail)
@@ -806,10 +863,11 @@ class _Sending:
         at = dt.datetime.now(dt.UTC)
         with self.store.transaction() as conn:
             for item, newest in replaced:
+                kind = _plugin_kind(item, self.policy) if item.kind == PLUGIN else None
                 record_delivery(
                     conn,
                     item.id,
-                    channel=item.kind,
+                    channel=kind or item.kind,
                     status=DONE,
                     detail=superseded_detail(newest),
                     at=at,
@@ -834,6 +892,20 @@ class _Sending:
                 item.attempts + 1,
             )
 
+        # As for letters: a claim settled since the run is not dunned, and
+        # under a payment plan only the instalments overdue on the day of
+        # sending are asked for (none overdue: nothing is sent).
+        conn = self.store.conn
+        claim = _claims(conn, [item.claim_id])[item.claim_id]
+        if claim.open_amount.amount <= 0:
+            self.mark([item], channel, DONE, SETTLED)
+            return done(DONE, SETTLED)
+        overdue = plans.overdue_on(conn, [(claim.id, claim.open_amount)], self.on)
+        if claim.id in overdue and overdue[claim.id].amount <= 0:
+            detail = _nothing_overdue(self.on)
+            self.mark([item], channel, DONE, detail)
+            return done(DONE, detail)
+
         if measure is None or kind is None:
             detail = self.failure(
                 [item],
@@ -855,22 +927,38 @@ class _Sending:
             self.mark([item], channel, FAILED, detail)
             return done(FAILED, detail)
 
-        conn = self.store.conn
         context = MeasureContext(
             customer=_customers(conn, [item.customer_id])[item.customer_id],
-            claim=_claims(conn, [item.claim_id])[item.claim_id],
+            claim=claim,
             measure=measure,
             on=self.on,
+            open_amount_now=overdue.get(claim.id, claim.open_amount),
         )
         try:
-            outcome = handler.send(item, context)
+            answer: object = handler.send(item, context)
         except Exception as error:
-            outcome = Outcome(FAILED, f"the `{kind}` plug-in failed: {error}")
+            answer = Outcome(FAILED, f"the `{kind}` plug-in failed: {error}")
+        if isinstance(answer, Outcome):
+            outcome = answer
+        else:
+            outcome = Outcome(
+                FAILED,
+                f"the plug-in for `{kind}` returned {type(answer).__name__}, "
+                "not an Outcome",
+            )
         said = outcome.detail
         if outcome.status == FAILED:
             said = self.failure([item], said or "the plug-in reported a failure")
         self.mark([item], channel, outcome.status, said)
         return done(outcome.status, said)
+
+
+def _nothing_overdue(on: dt.date) -> str:
+    """Why an item of a claim under a payment plan is closed without sending."""
+    return (
+        "not sent: no instalment of the claim's payment plan is overdue "
+        f"on {on.isoformat()}"
+    )
 
 
 def _delivery(
@@ -1044,9 +1132,10 @@ def send_outbox(
     aside = {ident for group in held for ident in group.items}
     ready = [i for i in ready if i.id not in aside]
     kept, replaced = _superseded([i for i in ready if i.kind != PLUGIN])
+    plugins, replaced_plugins = _superseded_plugins(ready, policy)
+    replaced += replaced_plugins
     superseded = tuple(sorted(item.id for item, _ in replaced))
     plans = _plans(conn, kept, policy)
-    plugins = [i for i in ready if i.kind == PLUGIN]
 
     # Every notice of a template that is not there would fail: say so once,
     # for all of them, before anything goes out.

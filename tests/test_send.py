@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import json
 import re
@@ -1129,4 +1130,309 @@ def test_a_notice_whose_interest_is_past_the_base_rates_fails_alone(
         "2027-01-01 to compute interest for 2027-02-01; update the base rate "
         "table (see docs/interest.md, `dunning run --base-rates FILE`)"
     )
+    assert not report.ok
+
+
+# ---- plug-in items follow the rules of letters ---------------------------------
+
+TEXTS = """\
+policy "Texts" version "1"
+  currency EUR
+  calendar DE
+
+group letter_after_text when customer.segment = "letter"
+group text_first_letter_later when customer.segment = "letter-first"
+group texts otherwise
+
+measure sms_reminder = sms "reminder"
+measure sms_chaser = sms "chaser"
+measure reminder_letter = letter "reminder"
+
+dunning letter_after_text
+  terminal reminded
+  current -> texted after 3 days overdue do sms_reminder
+  texted -> reminded after 7 days in state do reminder_letter
+
+dunning text_first_letter_later
+  terminal texted
+  current -> reminded after 3 days overdue do reminder_letter
+  reminded -> texted after 7 days in state do sms_reminder
+
+dunning texts
+  terminal chased
+  current -> texted after 3 days overdue do sms_reminder
+  texted -> chased after 7 days in state do sms_chaser
+"""
+
+# Every claim is due 2024-03-01 (a Friday): 3 days overdue on 03-04, a Monday,
+# and 7 days in state after that on 03-11, a Monday.
+TEXT_RUN = dt.date(2024, 3, 4)
+
+RECORDING_HANDLER = """\
+from engine.plugins import Outcome
+
+RECEIVED = []
+
+
+class TextMessages:
+    def send(self, item, context):
+        RECEIVED.append((item.id, item.claim_id, item.open_amount,
+                         context.open_amount_now))
+        if item.claim_id == "WORDS":
+            return "sent"
+        return Outcome("sent", f"gateway id {item.id}")
+"""
+
+
+def install_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
+) -> list[tuple[int, str, Money, Money]]:
+    """Register RECORDING_HANDLER as the `sms` plug-in through a real entry point
+    in a module of its own; the list it appends what it was handed to."""
+    site = tmp_path / "site"
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / f"{module}.py").write_text(RECORDING_HANDLER, encoding="utf-8")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[dunning.measures]\nsms = {module}:TextMessages\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    received: list[tuple[int, str, Money, Money]] = importlib.import_module(
+        module
+    ).RECEIVED
+    return received
+
+
+def texts_engine(tmp_path: Path, claims: list[Claim], segment: str = "") -> Engine:
+    """Customer K5 with these claims under TEXTS, run on 2024-03-04."""
+    policy = dunlang.parse_policy(TEXTS, str(tmp_path / "sending.dun"))
+    (tmp_path / "sending.dun").write_text(TEXTS, encoding="utf-8")
+    engine = Engine(Store.open(tmp_path / "send.db"), policy)
+    engine.add_customers([letter_customer("K5", segment=segment)])
+    engine.add_claims(claims)
+    engine.run(TEXT_RUN)
+    return engine
+
+
+def delivery_rows(engine: Engine, item: int) -> list[tuple[str, str, str | None]]:
+    """Channel, status and detail of every attempt at one outbox item."""
+    rows = engine.store.conn.execute(
+        "SELECT channel, status, detail FROM deliveries WHERE measure_id = ? "
+        "ORDER BY id",
+        (item,),
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_a_plug_in_item_of_a_settled_claim_is_closed_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C1 paid in full and applied by a run: its SMS is closed as done; C2 (paid
+    in part) is texted with its open amount of the send day."""
+    received = install_handler(tmp_path, monkeypatch, "sms_settled_test")
+    engine = texts_engine(
+        tmp_path,
+        [claim("C1", "K5", "50.00"), claim("C2", "K5", "50.00")],
+    )
+    engine.add_payments(
+        [
+            Payment("P1", "C1", eur("50.00"), dt.date(2024, 3, 5)),
+            Payment("P2", "C2", eur("20.00"), dt.date(2024, 3, 5)),
+        ]
+    )
+    engine.run(dt.date(2024, 3, 5))
+
+    report = engine.send(dt.date(2024, 3, 5), settings(tmp_path))
+
+    by_claim = {line.claims: (line.status, line.detail) for line in report.deliveries}
+    assert by_claim == {
+        ("C1",): ("done", "not sent: the claim was settled before the notice went out"),
+        ("C2",): ("sent", "gateway id 2"),
+    }
+    # C2: the run of 03-04 saw 50.00 open; 50.00 - 20.00 paid on 03-05 = 30.00.
+    assert received == [(2, "C2", eur("50.00"), eur("30.00"))]
+    assert delivery_rows(engine, 1) == [
+        ("sms", "done", "not sent: the claim was settled before the notice went out")
+    ]
+    assert statuses(engine) == {1: ("done", 1), 2: ("sent", 1)}
+
+
+def test_an_older_plug_in_item_is_superseded_by_a_newer_one_of_its_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reminder SMS (03-04) and chaser SMS (03-11) pending: only the chaser goes."""
+    received = install_handler(tmp_path, monkeypatch, "sms_chaser_test")
+    engine = texts_engine(tmp_path, [claim("C1", "K5", "50.00")])
+    engine.run(dt.date(2024, 3, 11))
+
+    report = engine.send(dt.date(2024, 3, 11), settings(tmp_path))
+
+    assert [(line.items, line.status) for line in report.deliveries] == [((2,), "sent")]
+    assert report.superseded == (1,)
+    assert [entry[0] for entry in received] == [2]
+    assert delivery_rows(engine, 1) == [
+        ("sms", "done", "superseded by item 2 (measure sms_chaser of 2024-03-11)")
+    ]
+
+
+def test_a_failed_plug_in_item_is_superseded_by_a_newer_letter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SMS of 03-04 failed (no plug-in yet); by the next send the claim has
+    moved on to a letter: the letter goes out, the SMS is closed, not retried."""
+    engine = texts_engine(tmp_path, [claim("C1", "K5", "50.00")], segment="letter")
+    engine.send(TEXT_RUN, settings(tmp_path))
+    assert statuses(engine) == {1: ("failed", 1)}
+    received = install_handler(tmp_path, monkeypatch, "sms_letter_test")
+    engine.run(dt.date(2024, 3, 11))
+
+    report = engine.send(dt.date(2024, 3, 11), settings(tmp_path))
+
+    assert [(line.channel, line.items, line.status) for line in report.deliveries] == [
+        ("letter", (2,), "sent")
+    ]
+    assert report.superseded == (1,)
+    assert received == []
+    assert delivery_rows(engine, 1)[-1] == (
+        "sms",
+        "done",
+        "superseded by item 2 (measure reminder_letter of 2024-03-11)",
+    )
+    assert statuses(engine) == {1: ("done", 2), 2: ("sent", 1)}
+
+
+def test_a_newer_plug_in_item_does_not_supersede_an_older_letter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Letter (03-04) and SMS (03-11) both pending: both go out."""
+    received = install_handler(tmp_path, monkeypatch, "sms_after_letter_test")
+    engine = texts_engine(
+        tmp_path, [claim("C1", "K5", "50.00")], segment="letter-first"
+    )
+    engine.run(dt.date(2024, 3, 11))
+
+    report = engine.send(dt.date(2024, 3, 11), settings(tmp_path))
+
+    assert sorted((line.channel, line.status) for line in report.deliveries) == [
+        ("letter", "sent"),
+        ("sms", "sent"),
+    ]
+    assert report.superseded == ()
+    assert [entry[0] for entry in received] == [2]
+
+
+def test_plug_in_items_are_held_back_like_letters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C1 on hold and C2 with an unapplied payment keep their SMS pending; C3's
+    SMS goes out."""
+    received = install_handler(tmp_path, monkeypatch, "sms_held_test")
+    engine = texts_engine(
+        tmp_path,
+        [claim(f"C{n}", "K5", "50.00") for n in (1, 2, 3)],
+    )
+    engine.hold("C1", reason="address check", by="anna", starts=TEXT_RUN)
+    engine.add_payments([Payment("P1", "C2", eur("10.00"), TEXT_RUN)])
+
+    report = engine.send(dt.date(2024, 3, 5), settings(tmp_path))
+
+    assert [group.describe() for group in report.held_back] == [
+        "1 item held back: claim or customer on hold (hold 1 by anna: address check)",
+        "1 item held back: payments or events recorded since the last run "
+        "(run again first)",
+    ]
+    assert [entry[1] for entry in received] == ["C3"]
+    assert statuses(engine) == {1: ("pending", 0), 2: ("pending", 0), 3: ("sent", 1)}
+
+
+def planned_texts(tmp_path: Path) -> Engine:
+    """Claim R3 of 900.00 EUR due 2026-01-15 for K5 in three instalments of
+    300.00 due 2026-01-10, 02-10 and 03-10, run on 2026-01-29 (texted)."""
+    policy = dunlang.parse_policy(TEXTS, str(tmp_path / "sending.dun"))
+    engine = Engine(Store.open(tmp_path / "send.db"), policy)
+    engine.add_customers([letter_customer("K5")])
+    engine.add_claims(
+        [
+            Claim(
+                "R3",
+                "K5",
+                eur("900.00"),
+                eur("900.00"),
+                dt.date(2025, 12, 16),
+                dt.date(2026, 1, 15),
+            )
+        ]
+    )
+    engine.add_plan(
+        "R3",
+        [
+            (dt.date(2026, 1, 10), "300.00"),
+            (dt.date(2026, 2, 10), "300.00"),
+            (dt.date(2026, 3, 10), "300.00"),
+        ],
+    )
+    engine.run(dt.date(2026, 1, 29))
+    return engine
+
+
+def test_a_plug_in_under_a_payment_plan_gets_the_part_overdue_on_the_send_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent on 02-11, the handler is told the instalments overdue by then."""
+    received = install_handler(tmp_path, monkeypatch, "sms_plan_test")
+    engine = planned_texts(tmp_path)
+
+    engine.send(dt.date(2026, 2, 11), settings(tmp_path))
+
+    # On the run's day (01-29) only instalment 1 was overdue: 300.00; by 02-11
+    # the instalments due 01-10 and 02-10 are: 600.00.
+    assert received == [(1, "R3", eur("300.00"), eur("600.00"))]
+
+
+def test_a_plug_in_under_a_plan_with_nothing_overdue_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instalment 1 paid and applied before sending: the SMS item is closed."""
+    received = install_handler(tmp_path, monkeypatch, "sms_plan_paid_test")
+    engine = planned_texts(tmp_path)
+    engine.add_payments([Payment("P1", "R3", eur("300.00"), dt.date(2026, 1, 30))])
+    engine.run(dt.date(2026, 1, 30))
+
+    report = engine.send(dt.date(2026, 1, 30), settings(tmp_path))
+
+    assert [(line.status, line.detail) for line in report.deliveries] == [
+        (
+            "done",
+            "not sent: no instalment of the claim's payment plan is overdue on "
+            "2026-01-30",
+        )
+    ]
+    assert received == []
+
+
+def test_a_handler_answer_that_is_no_outcome_fails_only_its_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler returns the string "sent" for claim WORDS: that item fails,
+    the SMS of claim C2 after it still goes out."""
+    install_handler(tmp_path, monkeypatch, "sms_words_test")
+    engine = texts_engine(
+        tmp_path, [claim("WORDS", "K5", "50.00"), claim("C2", "K5", "50.00")]
+    )
+
+    report = engine.send(dt.date(2024, 3, 5), settings(tmp_path))
+
+    assert [(line.claims, line.status, line.detail) for line in report.deliveries] == [
+        (
+            ("WORDS",),
+            "failed",
+            "attempt 1 of 5: the plug-in for `sms` returned str, not an Outcome",
+        ),
+        (("C2",), "sent", "gateway id 2"),
+    ]
+    assert statuses(engine) == {1: ("failed", 1), 2: ("sent", 1)}
     assert not report.ok
