@@ -946,18 +946,20 @@ def test_a_later_letter_of_the_same_run_never_replaces_an_earlier_one(
 # ---- payment plans, changes since the run, interest past the base rates ---------
 
 
-def planned_engine(tmp_path: Path) -> Engine:
-    """Claim R3 of 900.00 EUR due 2026-01-15 for K2, in three instalments of
-    300.00 due 2026-01-10, 02-10 and 03-10, run on 2026-01-29."""
-    policy = dunlang.parse_policy(POLICY, str(tmp_path / "sending.dun"))
-    (tmp_path / "sending.dun").write_text(POLICY, encoding="utf-8")
+def planned_engine(
+    tmp_path: Path, policy_text: str = POLICY, customer: str = "K2"
+) -> Engine:
+    """Claim R3 of 900.00 EUR due 2026-01-15 for `customer`, in three
+    instalments of 300.00 due 2026-01-10, 02-10 and 03-10, run on 2026-01-29."""
+    policy = dunlang.parse_policy(policy_text, str(tmp_path / "sending.dun"))
+    (tmp_path / "sending.dun").write_text(policy_text, encoding="utf-8")
     engine = Engine(Store.open(tmp_path / "send.db"), policy)
-    engine.add_customers([letter_customer()])
+    engine.add_customers([letter_customer(customer)])
     engine.add_claims(
         [
             Claim(
                 "R3",
-                "K2",
+                customer,
                 eur("900.00"),
                 eur("900.00"),
                 dt.date(2025, 12, 16),
@@ -1350,33 +1352,8 @@ def test_plug_in_items_are_held_back_like_letters(
 
 
 def planned_texts(tmp_path: Path) -> Engine:
-    """Claim R3 of 900.00 EUR due 2026-01-15 for K5 in three instalments of
-    300.00 due 2026-01-10, 02-10 and 03-10, run on 2026-01-29 (texted)."""
-    policy = dunlang.parse_policy(TEXTS, str(tmp_path / "sending.dun"))
-    engine = Engine(Store.open(tmp_path / "send.db"), policy)
-    engine.add_customers([letter_customer("K5")])
-    engine.add_claims(
-        [
-            Claim(
-                "R3",
-                "K5",
-                eur("900.00"),
-                eur("900.00"),
-                dt.date(2025, 12, 16),
-                dt.date(2026, 1, 15),
-            )
-        ]
-    )
-    engine.add_plan(
-        "R3",
-        [
-            (dt.date(2026, 1, 10), "300.00"),
-            (dt.date(2026, 2, 10), "300.00"),
-            (dt.date(2026, 3, 10), "300.00"),
-        ],
-    )
-    engine.run(dt.date(2026, 1, 29))
-    return engine
+    """The payment plan of `planned_engine`, for K5, under the texting policy."""
+    return planned_engine(tmp_path, TEXTS, "K5")
 
 
 def test_a_plug_in_under_a_payment_plan_gets_the_part_overdue_on_the_send_day(

@@ -12,7 +12,15 @@ from ..agency import FORMATS, HandoverError, export_handover, import_agency_repo
 from ..calls import OUTCOMES, CallError, calls_on, record_call, render_calls
 from ..importer import ImportFailed
 from ..outbox import OutboxError
-from .options import AMOUNT, DATE, check_places, db_option, open_store, quiet
+from .options import (
+    AMOUNT,
+    DATE,
+    acting_user,
+    check_places,
+    db_option,
+    open_store,
+    quiet,
+)
 
 SHOWN_PROBLEMS = 50
 """How many problems of a report are listed before the rest are only counted."""
@@ -99,7 +107,7 @@ def calls_command(
     help="A promise: the amount promised (default: all open).",
 )
 @click.option("--note", help="What was said, for the audit trail.")
-@click.option("--by", default="staff", show_default=True, help="Who made the call.")
+@click.option("--by", help="Who made the call (default: the login name).")
 @click.option("--on", "on", type=DATE, help="The day of the call (default: today).")
 @db_option
 def call_result_command(
@@ -108,7 +116,7 @@ def call_result_command(
     until: dt.date | None,
     amount: Decimal | None,
     note: str | None,
-    by: str,
+    by: str | None,
     on: dt.date | None,
     db_path: str,
 ) -> None:
@@ -130,7 +138,7 @@ def call_result_command(
                 until=until,
                 amount=amount,
                 note=note,
-                by=by,
+                by=by or acting_user(),
             )
         except (CallError, OutboxError) as error:
             raise click.ClickException(str(error)) from None

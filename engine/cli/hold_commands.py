@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import getpass
 import io
 import json
 from decimal import Decimal
@@ -27,20 +26,13 @@ from .options import (
     AMOUNT,
     CURRENCY,
     DATE,
+    acting_user,
     check_places,
     db_option,
     format_amount,
     open_store,
     quiet,
 )
-
-
-def _who() -> str:
-    """The name of the person at the keyboard, when --by is not given."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _target(claim_id: str | None, customer_id: str | None) -> None:
@@ -94,7 +86,7 @@ def hold_command(
                     claim_id=claim_id,
                     customer_id=customer_id,
                     reason=reason,
-                    by=by or _who(),
+                    by=by or acting_user(),
                     starts=first,
                     until=until,
                 )
@@ -128,7 +120,7 @@ def release_command(
                     conn,
                     claim_id=claim_id,
                     customer_id=customer_id,
-                    by=by or _who(),
+                    by=by or acting_user(),
                     on=on or dt.date.today(),
                     note=note,
                 )
@@ -257,7 +249,7 @@ def credit_command(
         credit = Credit(ident, customer_id, money, on, kind, reference)
         try:
             with store.transaction() as conn:
-                add_credits(conn, [credit], by or _who())
+                add_credits(conn, [credit], by or acting_user())
         except CreditError as error:
             raise click.ClickException(str(error)) from None
     if quiet():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -205,3 +206,11 @@ def quiet() -> bool:
     """True when the command runs under `dunning -q`: show only errors."""
     context = click.get_current_context(silent=True)
     return bool(context and context.find_root().params.get("quiet"))
+
+
+def acting_user() -> str:
+    """Who acts when `--by` is not given: the login name, else `unknown`."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

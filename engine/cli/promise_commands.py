@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from decimal import Decimal
 
 import click
@@ -24,21 +23,13 @@ from ..store import Store
 from .options import (
     AMOUNT,
     DATE,
+    acting_user,
     check_places,
     db_option,
     format_amount,
     open_store,
     quiet,
 )
-
-
-def _someone() -> str:
-    """Who records the agreement when --by is not given: the login name."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
-
 
 by_option = click.option(
     "--by",
@@ -89,7 +80,7 @@ def promise_command(
             amount,
             until,
             on=on or dt.date.today(),
-            by=by or _someone(),
+            by=by or acting_user(),
         )
         amount_text = format_amount(amount, currency)
     except AgreementError as error:
@@ -122,7 +113,7 @@ def dispute_open_command(
     store = _store(db_path)
     day = on or dt.date.today()
     try:
-        ident = open_dispute(store, claim_id, reason, on=day, by=by or _someone())
+        ident = open_dispute(store, claim_id, reason, on=day, by=by or acting_user())
     except AgreementError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -176,7 +167,7 @@ def dispute_resolve_command(
             amount=amount,
             note=note,
             on=day,
-            by=by or _someone(),
+            by=by or acting_user(),
         )
         credit = None
         if len(recorded) == 2:
@@ -278,7 +269,7 @@ def plan_command(
             unit = every[1] if every[1].endswith("s") else every[1] + "s"
             owed = plan_total(claim)
             wanted = schedule(owed, count, first, every[0], unit)
-        plan = add_plan(store, claim_id, wanted, by=by or _someone())
+        plan = add_plan(store, claim_id, wanted, by=by or acting_user())
     except AgreementError as error:
         raise click.ClickException(str(error)) from None
     finally:
