@@ -1413,3 +1413,38 @@ def test_a_handler_answer_that_is_no_outcome_fails_only_its_item(
     ]
     assert statuses(engine) == {1: ("failed", 1), 2: ("sent", 1)}
     assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("shown", "expected"),
+    [
+        (
+            20,
+            "1 older item closed as done, superseded by a newer notice of its claim: 1",
+        ),
+        (
+            0,
+            "1 older item closed as done, superseded by a newer notice of its "
+            "claim: 1 more (see `dunning outbox`)",
+        ),
+    ],
+)
+def test_send_names_the_superseded_items_up_to_a_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shown: int, expected: str
+) -> None:
+    """The summary names superseded items; past the limit it counts the rest."""
+    import engine.cli.send_commands as send_commands
+
+    monkeypatch.setattr(send_commands, "SHOWN_ITEMS", shown)
+    engine = outbox_engine(
+        tmp_path, [letter_customer()], [claim("B", "K2", "250.00")], TWO_LETTERS
+    )
+    # 03-06 + 7 days in state = 03-13: run 2 queues the final notice, which
+    # supersedes the reminder of run 1 (item 1).
+    engine.run(dt.date(2024, 3, 13))
+    engine.close()
+
+    code, out = invoke(*send_args(tmp_path, "2024-03-14"))
+
+    assert code == 0
+    assert expected in out.splitlines()

@@ -275,9 +275,10 @@ def _print_report(report: SendReport, calendar: object) -> None:
     if report.superseded:
         count = len(report.superseded)
         closed = "would be closed" if report.dry_run else "closed"
-        shown = ", ".join(map(str, report.superseded[:SHOWN_ITEMS]))
+        names = [str(ident) for ident in report.superseded[:SHOWN_ITEMS]]
         if count > SHOWN_ITEMS:
-            shown += f" and {count - SHOWN_ITEMS} more (see `dunning outbox`)"
+            names.append(f"{count - SHOWN_ITEMS} more (see `dunning outbox`)")
+        shown = ", ".join(names)
         click.echo(
             f"{_plural(count, 'older item')} {closed} as done, superseded by a "
             f"newer notice of {'its' if count == 1 else 'their'} claim: {shown}"
