@@ -159,14 +159,12 @@ def _principal(
 
 
 def _stored_principal(
-    conn: sqlite3.Connection, claim_id: str, open_amount: Decimal
+    conn: sqlite3.Connection, claim_id: str
 ) -> tuple[Decimal, list[tuple[dt.date, Decimal]]]:
-    """The principal before the applied payments, and those payments in order.
-
-    What a payment paid on charges is not principal: the stored open amount
-    plus every applied payment, less what went to charges, is the principal
-    the claim started with.
-    """
+    """The claim's principal (its amount) and the payments runs applied to it,
+    in order. Payments pay the principal first, so the principal on a day is
+    the amount less what was paid up to then."""
+    row = conn.execute("SELECT amount FROM claims WHERE id = ?", (claim_id,)).fetchone()
     payments = [
         (dt.date.fromisoformat(day), Decimal(amount))
         for day, amount in conn.execute(
@@ -175,19 +173,7 @@ def _stored_principal(
             (claim_id,),
         )
     ]
-    to_charges = sum(
-        (
-            Decimal(amount) - Decimal(left)
-            for amount, left in conn.execute(
-                "SELECT amount, open_amount FROM charges WHERE claim_id = ? "
-                "AND instr(basis, ?) = 0",
-                (claim_id, CANCELLED),
-            )
-        ),
-        Decimal(0),
-    )
-    start = open_amount + sum((p for _, p in payments), Decimal(0)) - to_charges
-    return start, payments
+    return Decimal(row[0]), payments
 
 
 def _accrued(
@@ -252,13 +238,13 @@ def charges_summary(
     found: dict[str, ClaimCharges] = {}
     for claim_id in dict.fromkeys(claim_ids):
         row = conn.execute(
-            "SELECT c.currency, c.open_amount, c.interest, c.interest_since, k.kind "
+            "SELECT c.currency, c.settled_on, c.interest, c.interest_since, k.kind "
             "FROM claims c JOIN customers k ON k.id = c.customer_id WHERE c.id = ?",
             (claim_id,),
         ).fetchone()
         if row is None:
             raise ChargesError(f"claim `{claim_id}` does not exist")
-        currency, open_amount, stored, since, debtor = row
+        currency, settled_on, stored, since, debtor = row
 
         fees = interest = Decimal(0)
         booked = False
@@ -275,12 +261,16 @@ def charges_summary(
                 fees += Decimal(left)
 
         if stored and since and not booked:
-            start, payments = _stored_principal(conn, claim_id, Decimal(open_amount))
+            start, payments = _stored_principal(conn, claim_id)
             principal = _principal(
                 start, [(day, amount) for day, amount in payments if day <= on]
             )
-            paid = principal.paid_on
-            last_day = min(on, paid) if paid else on
+            # Interest runs until the principal is paid, or until the claim
+            # was settled otherwise (a small balance written off).
+            ends = principal.paid_on or (
+                dt.date.fromisoformat(settled_on) if settled_on else None
+            )
+            last_day = min(on, ends) if ends else on
             breakdown = _accrued(
                 interest_terms(stored),
                 dt.date.fromisoformat(since),
@@ -760,7 +750,7 @@ class ChargeBook:
         )
         if stored is None or not stored[0] or not stored[1]:
             return
-        start, applied = _stored_principal(conn, claim.claim_id, claim.open_before)
+        start, applied = _stored_principal(conn, claim.claim_id)
         batch = [
             (p.on, p.amount)
             for p in self._payments.get(claim.claim_id, [])

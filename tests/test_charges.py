@@ -15,7 +15,7 @@ from engine.interest import load_base_rates
 from engine.records import ChargeRecord
 from engine.runner import Runner
 
-from .conftest import add_claim, add_payment, day, eur, make_engine
+from .conftest import add_claim, add_payment, day, eur, make_engine, run_days
 
 FEES = """\
 policy "Fees" version "1"
@@ -619,3 +619,38 @@ def test_a_back_dated_payment_cancels_the_fees_of_later_steps(tmp_path: Path) ->
         "step of 2026-10-06",
     )
     assert changes[1][2:5] == ("settled_on", None, "2026-10-05")
+
+
+WRITTEN_OFF = """\
+policy "Interest, then a small balance" version "1"
+  currency EUR
+
+group everyone otherwise
+small balance below 5 EUR write off
+
+measure final = letter "final-notice" interest 10 % per year
+measure decide = task "Decide"
+
+dunning everyone
+  terminal decision
+  current -> final_notice after 5 days overdue do final
+  final_notice -> decision after 60 days in state do decide
+"""
+
+
+def test_interest_stops_when_a_small_balance_is_written_off(tmp_path: Path) -> None:
+    """Interest on a claim written off as a small balance runs to the write-off."""
+    engine = make_engine(tmp_path, WRITTEN_OFF)
+    add_claim(engine, "A", due="2025-01-01", amount="1000.00")
+    add_payment(engine, "P", "A", "997.00", "2025-01-31")
+
+    run_days(engine, "2025-01-01", "2025-01-31")
+
+    # Interest from the day after the due date, 01-02, to the payment day 01-31
+    # inclusive: 30 days on 1,000.00 at 10 % act/365 = 8.219... -> 8.22. The
+    # 3.00 left is written off on 01-31, so nothing accrues after it; months
+    # later the claim still owes 8.22 of interest, not more.
+    (move,) = [t for t in engine.transitions("A") if t.trigger == "small_balance"]
+    assert (move.as_of, move.to_state) == (day("2025-01-31"), "paid")
+    summary = charges_summary(engine.store.conn, ["A"], day("2025-06-30"))["A"]
+    assert summary.interest == eur("8.22")
