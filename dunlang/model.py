@@ -30,6 +30,8 @@ NO_SPAN = Span(0, 0, 0, 0)
 def _exact_amount(value: Decimal | int) -> Decimal:
     """An amount of money as a finite Decimal; an int converts exactly, a float
     or a text is refused (a float is not exact, a text is not a number yet)."""
+    if type(value) is Decimal and value.is_finite():
+        return value  # the common case, first
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     if not isinstance(value, Decimal):
@@ -42,11 +44,19 @@ def _exact_amount(value: Decimal | int) -> Decimal:
     return value
 
 
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_currencies_seen: set[str] = set()
+
+
 def _check_currency(_: object, __: object, value: str) -> None:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+    if type(value) is str and value in _currencies_seen:
+        return  # checked before: a run makes many amounts in a few currencies
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise ValueError(
             f"a currency must be three upper-case letters like EUR, not {value!r}"
         )
+    if len(_currencies_seen) < 1000:
+        _currencies_seen.add(value)
 
 
 @frozen
@@ -302,7 +312,7 @@ class TimerBasis(enum.Enum):
     IN_STATE = "in state"
 
 
-@frozen
+@frozen(cache_hash=True)
 class Timer:
     """`after N [business] days overdue|in state [at end of month]`."""
 
