@@ -337,6 +337,9 @@ class ChargeBook:
     ) -> None:
         self.measures: dict[str, Measure] = policy.measures
         self.step = policy.header.rounding
+        self._with_interest = {
+            name for name, measure in self.measures.items() if measure.interest
+        }
         self.base_rates = base_rates
         self._payments: dict[str, list[_Payment]] = {}
         # Written in bulk at the end of a batch (or before open charges are
@@ -442,7 +445,17 @@ class ChargeBook:
             self._open = self._with_open_charges(
                 conn, [c.claim_id for c in wanted if c.claim_id in self._payments]
             )
-            debtors = self._debtors(conn, {c.customer_id for c in wanted})
+            # Whether the debtor is a business matters only where interest is
+            # on or switched on (its rate, the flat fee).
+            debtors = self._debtors(
+                conn,
+                {
+                    c.customer_id
+                    for c in wanted
+                    if c.interest
+                    or any(set(names) & self._with_interest for _, _, names in c.steps)
+                },
+            )
             adjusted: dict[str, Decimal] = {}
             for claim in wanted:
                 used = self._book_claim(
@@ -560,6 +573,8 @@ class ChargeBook:
 
     @staticmethod
     def _debtors(conn: sqlite3.Connection, ids: set[str]) -> dict[str, str]:
+        if not ids:
+            return {}
         marks = ", ".join("?" for _ in ids)
         return dict(
             conn.execute(

@@ -195,7 +195,7 @@ def plan_total(claim: dict[str, Any]) -> Money:
 
 def attach(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     """Put each claim's plan (if any) into its row under `instalments`."""
-    if not rows:
+    if not rows or conn.execute("SELECT 1 FROM instalments LIMIT 1").fetchone() is None:
         return
     found: dict[str, list[tuple[int, str, str]]] = {}
     marks = ", ".join("?" for _ in rows)
