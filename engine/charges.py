@@ -351,11 +351,17 @@ class ChargeBook:
         # Fees the last `book` charged, by transition id and measure, and the
         # (claim, measure) pairs that already have their fee.
         self._fees: dict[tuple[int, str], Decimal] = {}
+        self._switches: dict[str, tuple[str, str]] = {}
         self._charged: set[tuple[str, str]] = set()
         # Claims of the batch with open charges stored before it, and claims
         # it booked charges for.
         self._open: set[str] = set()
         self._booked: set[str] = set()
+
+    def interest_switched(self) -> dict[str, tuple[str, str]]:
+        """The claims whose interest the last `book` switched on: by claim id,
+        the terms as `claims.interest` stores them and the first day."""
+        return dict(self._switches)
 
     def fees_booked(self) -> dict[tuple[int, str], Decimal]:
         """The fees the last `book` charged, by transition id and measure name;
@@ -404,16 +410,6 @@ class ChargeBook:
                 self._rows,
             )
             self._rows.clear()
-        if self._switched:
-            conn.executemany(
-                "UPDATE claims SET interest = ?, interest_since = ? "
-                "WHERE id = ? AND interest IS NULL",
-                [
-                    (terms, since, ident)
-                    for ident, (terms, since) in self._switched.items()
-                ],
-            )
-            self._switched.clear()
         if self._waiting:
             conn.executemany(
                 "UPDATE claims SET interest_until = ? WHERE id = ?",
@@ -429,8 +425,11 @@ class ChargeBook:
         as_of: dt.date,
     ) -> dict[str, Decimal]:
         """Write the batch's charges; the open principal of each claim whose
-        payments also paid charges (the run stores that instead)."""
+        payments also paid charges (the run stores that instead). The claims
+        whose interest this batch switched on are left to the caller to store,
+        with the rest of each claim (`interest_switched`)."""
         self._fees = {}
+        self._switches = {}
         self._booked = set()
         try:
             wanted = [
@@ -464,6 +463,7 @@ class ChargeBook:
                 if used:
                     adjusted[claim.claim_id] = claim.open_amount + used
             self._flush(conn)
+            self._switches = dict(self._switched)
             return adjusted
         finally:
             self.forget()

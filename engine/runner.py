@@ -273,8 +273,11 @@ class Runner:
         for pass_name in (ITEMS, TIMERS):
             due = self._select_due(day, pass_name)
             log.info("run %s for %s, %s: %d claims", run_id, day, pass_name, due)
-            for rows in self._batches(due):
+            for first in range(1, due + 1, self.batch_size):
+                # The batch is read in the transaction that writes it back, so
+                # no other writer can change its claims in between.
                 with self._tx():
+                    rows = self._batch(first)
                     batch_steps, batch_measures, batch_problems, looked_at = (
                         self._process_batch(rows, as_of, run_id, pass_name)
                     )
@@ -458,9 +461,10 @@ class Runner:
         )
         return int(conn.execute("SELECT count(*) FROM temp.due").fetchone()[0])
 
-    def _batches(self, due: int) -> Iterator[list[dict[str, Any]]]:
-        conn = self.store.conn
+    def _batch(self, first: int) -> list[dict[str, Any]]:
+        """The claims of one batch: those from the `first` of the due claims on."""
         columns = [
+            "rowid",
             "id",
             "customer_id",
             "kind",
@@ -483,13 +487,12 @@ class Runner:
             "interest_since",
         ]
         select = ", ".join(f"c.{name}" for name in columns)
-        for start in range(1, due + 1, self.batch_size):
-            rows = conn.execute(
-                f"SELECT {select} FROM temp.due d JOIN claims c ON c.id = d.id "
-                "WHERE d.rowid BETWEEN ? AND ? ORDER BY d.rowid",
-                (start, start + self.batch_size - 1),
-            ).fetchall()
-            yield [dict(zip(columns, row, strict=True)) for row in rows]
+        rows = self.store.conn.execute(
+            f"SELECT {select} FROM temp.due d JOIN claims c ON c.id = d.id "
+            "WHERE d.rowid BETWEEN ? AND ? ORDER BY d.rowid",
+            (first, first + self.batch_size - 1),
+        ).fetchall()
+        return [dict(zip(columns, row)) for row in rows]
 
     # ---- one batch ----------------------------------------------------------
 
@@ -581,11 +584,17 @@ class Runner:
                 f"VALUES ({', '.join('?' for _ in names)})",
                 list(map(itemgetter(*names), outbox)),
             )
+        switched = self.charges.interest_switched()
         conn.executemany(
             "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
             "hold_return = ?, hold_return_since = ?, next_check = ?, "
-            "settled_on = ?, open_amount = ?, changed = ? WHERE id = ?",
-            [self._claim_update(work, as_of, pass_name) for work in works],
+            "settled_on = ?, open_amount = ?, changed = ?, "
+            "interest = coalesce(interest, ?), "
+            "interest_since = coalesce(interest_since, ?) WHERE rowid = ?",
+            [
+                self._claim_update(work, as_of, pass_name, switched)
+                for work in works
+            ],
         )
         applied = [item for work in works for item in items.get(work.row["id"], [])]
         for table in ("payments", "events"):
@@ -1150,10 +1159,16 @@ class Runner:
         )
 
     def _claim_update(
-        self, work: _Work, as_of: dt.date, pass_name: str
+        self,
+        work: _Work,
+        as_of: dt.date,
+        pass_name: str,
+        switched: dict[str, tuple[str, str]],
     ) -> tuple[Any, ...]:
         next_check = self._next_check(work, as_of)
         next_check = promises.next_check(next_check, work.row, work.settled_on, as_of)
+        # Interest a measure of this batch switched on (engine/charges.py).
+        interest, since = switched.get(work.row["id"], (None, None))
         return (
             work.group,
             work.state,
@@ -1165,7 +1180,9 @@ class Runner:
             str(work.open_amount.amount),
             # After the items pass the timers pass must still look at the claim.
             int(pass_name == ITEMS and machine_is_open(self.machines, work)),
-            work.row["id"],
+            interest,
+            since,
+            work.row["rowid"],  # read in this transaction (Runner._batch)
         )
 
     def _next_check(self, work: _Work, as_of: dt.date) -> dt.date | None:

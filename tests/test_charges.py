@@ -654,3 +654,39 @@ def test_interest_stops_when_a_small_balance_is_written_off(tmp_path: Path) -> N
     assert (move.as_of, move.to_state) == (day("2025-01-31"), "paid")
     summary = charges_summary(engine.store.conn, ["A"], day("2025-06-30"))["A"]
     assert summary.interest == eur("8.22")
+
+
+def test_interest_switched_on_by_an_event_is_booked_by_a_payment_of_the_same_run(
+    tmp_path: Path,
+) -> None:
+    """An event step that switches interest on and the payment after it, in one run."""
+    text = """\
+policy "Event interest" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure default = letter "default" fee 10 EUR interest 8 % per year
+
+dunning everyone
+  terminal done
+  current -> done after 400 days overdue
+  on promise_broken from current -> in_default do default
+  in_default -> done after 400 days in state
+"""
+    engine = make_engine(tmp_path, text)
+    add_claim(engine, "A", due="2026-01-01", amount="1000.00", kind="consumer")
+    engine.add_events(
+        [Event("E1", "promise_broken", day("2026-01-31"), claim_id="A")]
+    )
+    add_payment(engine, "P1", "A", "1000.00", "2026-03-02")
+    # One run applies the event (its measure books the fee and switches
+    # interest on from the day after the due date) and then the payment.
+    engine.run(day("2026-03-02"))
+
+    # 2026-01-02..2026-03-02: 30 + 28 + 2 = 60 days; 1000.00 x 8 % x 60/365
+    # = 13.1507 -> 13.15. The fee stays open: the payment covers the principal.
+    assert charges(engine, "A") == [
+        ("fee", "default", "10.00", "10.00"),
+        ("interest", "", "13.15", "13.15"),
+    ]
