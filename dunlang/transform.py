@@ -15,7 +15,7 @@ from typing import Any
 from attrs import define, field
 from lark import Token, Tree
 
-from .checks import MAX_TIMER_DAYS
+from .block_checks import MAX_TIMER_DAYS
 from .errors import Diagnostic, suggest
 from .model import (
     BACK,

@@ -17,8 +17,8 @@ from dunlang.model import MeasureKind
 
 from ..notices import NoticeError, Sender
 from ..outbox import STATUSES, OutboxError, OutboxItem, outbox_items
+from ..send_settings import DEFAULT_MAX_ATTEMPTS
 from ..sending import (
-    DEFAULT_MAX_ATTEMPTS,
     SendingError,
     SendReport,
     SendSettings,

@@ -1,0 +1,77 @@
+"""What a send is told: the company notices come from, where letters go,
+where templates come from, and the SMTP server e-mails are handed to.
+
+`load_sender` reads the company from a TOML file; `SendingError` says why a
+send cannot start as asked.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import attrs
+from attrs import field, frozen
+
+from .notices import Sender
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+class SendingError(Exception):
+    """Sending cannot start as asked (no SMTP server for e-mails, a bad setting)."""
+
+
+@frozen
+class SmtpSettings:
+    """The SMTP server e-mails are handed to, and how to log in to it."""
+
+    host: str
+    sender: str
+    """The From address of every e-mail (`dunning@example.com`)."""
+    port: int = 25
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@frozen
+class SendSettings:
+    """Where letters go, where templates come from, and how e-mails are sent."""
+
+    sender: Sender
+    out_dir: Path = Path("letters")
+    templates: Path | None = None
+    smtp: SmtpSettings | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+_SENDER_FIELDS = {field.name for field in attrs.fields(Sender)}
+
+
+def load_sender(path: str | Path) -> Sender:
+    """The company notices come from, read from a TOML file (docs/sending.md)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SendingError(f"{path}: cannot read the sender: {error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SendingError(f"{path}: not a TOML file: {error}") from None
+
+    unknown = sorted(set(data) - _SENDER_FIELDS)
+    if unknown:
+        raise SendingError(
+            f"{path}: unknown field `{unknown[0]}`; a sender has "
+            f"{', '.join(sorted(_SENDER_FIELDS))}"
+        )
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
+        raise SendingError(f"{path}: field `name`: the company's name is required")
+    for name, value in data.items():
+        lines = name == "address" and isinstance(value, list)
+        if lines and all(isinstance(line, str) for line in value):
+            continue
+        if not isinstance(value, str):
+            expected = "text or a list of lines" if name == "address" else "text"
+            raise SendingError(f"{path}: field `{name}`: {value!r} is not {expected}")
+    return Sender(**data)
