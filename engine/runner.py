@@ -492,7 +492,7 @@ class Runner:
             "WHERE d.rowid BETWEEN ? AND ? ORDER BY d.rowid",
             (first, first + self.batch_size - 1),
         ).fetchall()
-        return [dict(zip(columns, row)) for row in rows]
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     # ---- one batch ----------------------------------------------------------
 
