@@ -340,6 +340,12 @@ class ChargeBook:
         self._with_interest = {
             name for name, measure in self.measures.items() if measure.interest
         }
+        self.charging = frozenset(
+            name
+            for name, measure in self.measures.items()
+            if measure.fee is not None or measure.interest is not None
+        )
+        """The measures that book a fee or switch interest on."""
         self.base_rates = base_rates
         self._payments: dict[str, list[_Payment]] = {}
         # Written in bulk at the end of a batch (or before open charges are
@@ -436,7 +442,7 @@ class ChargeBook:
                 claim
                 for claim in claims
                 if claim.claim_id in self._payments
-                or any(names for _, _, names in claim.steps)
+                or any(self.charging.intersection(names) for _, _, names in claim.steps)
             ]
             if not wanted:
                 return {}

@@ -589,7 +589,7 @@ class Treatment:
         claim_id, customer_id = row["id"], row["customer_id"]
         holds = self.holds_for(claim_id, customer_id) if self._holds else []
 
-        hold = active_hold(holds, as_of)
+        hold = active_hold(holds, as_of) if holds else None
         if hold is not None:
             if self._timer_fell_due(work, machine, as_of, fresh):
                 self._skip(work, as_of, "hold", str(hold.id), hold.describe())

@@ -5,7 +5,6 @@ A run only records measures as pending items; sending them is a separate step.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
@@ -36,34 +35,66 @@ def round_charge(amount: Decimal, currency: str, step: Decimal | None) -> Decima
     return round_money(units * step, currency)
 
 
+OUTBOX_COLUMNS = (
+    "run_id",
+    "transition_id",
+    "as_of",
+    "claim_id",
+    "customer_id",
+    "open_amount",
+    "currency",
+    "fee",
+    # The same for every item of a measure (`outbox_parts`):
+    "measure",
+    "kind",
+    "template",
+    "queue",
+    "agency",
+    "text",
+    "cost",
+    "status",
+)
+"""The columns of `measures` a run fills, in the order of `outbox_row`."""
+
+
+def outbox_parts(measure: Measure) -> tuple[Any, ...]:
+    """What every pending outbox item of a measure has in common: the values
+    of the columns from `measure` on, as `OUTBOX_COLUMNS` lists them."""
+    cost = measure.cost.fixed if measure.cost and measure.cost.fixed else None
+    return (
+        measure.name,
+        measure.kind.value,
+        measure.template,
+        measure.queue,
+        measure.agency,
+        measure.text,
+        str(cost.amount) if cost else None,
+        "pending",
+    )
+
+
 def outbox_row(
-    measure: Measure,
+    parts: tuple[Any, ...],
     *,
     run_id: int,
     transition_id: int,
-    as_of: dt.date,
+    day: str,
     claim_id: str,
     customer_id: str,
     open_amount: Money,
-) -> dict[str, Any]:
-    """The pending outbox item a measure creates for one claim. Its fee is
-    the one the charges book with it (`engine.charges`), filled in after."""
-    cost = measure.cost.fixed if measure.cost and measure.cost.fixed else None
-    return {
-        "run_id": run_id,
-        "transition_id": transition_id,
-        "as_of": as_of.isoformat(),
-        "claim_id": claim_id,
-        "customer_id": customer_id,
-        "measure": measure.name,
-        "kind": measure.kind.value,
-        "template": measure.template,
-        "queue": measure.queue,
-        "agency": measure.agency,
-        "text": measure.text,
-        "open_amount": str(open_amount.amount),
-        "currency": open_amount.currency,
-        "fee": None,
-        "cost": str(cost.amount) if cost else None,
-        "status": "pending",
-    }
+    fee: Decimal | None,
+) -> tuple[Any, ...]:
+    """The pending outbox item a measure (its `outbox_parts`) creates for one
+    claim, as values in the order of `OUTBOX_COLUMNS`. The fee is the one the
+    charges booked with it (`engine.charges`): None when there was none."""
+    return (
+        run_id,
+        transition_id,
+        day,
+        claim_id,
+        customer_id,
+        str(open_amount.amount),
+        open_amount.currency,
+        str(fee) if fee is not None else None,
+        *parts,
+    )

@@ -21,7 +21,6 @@ from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from .guards import Guard, Seen, attributes_read, compile_guard, describe_value
 from .holds import Treatment
 from .interest import BaseRateTable
 from .machines import SETTLE, EventStep, GroupMachine, MoveRefused, compile_groups
-from .measures import outbox_row, round_money
+from .measures import OUTBOX_COLUMNS, outbox_parts, outbox_row, round_money
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -146,6 +145,13 @@ class Runner:
             & CUSTOMER_FIGURES
         )
         self._dry = False
+        self._outbox_parts = {
+            name: outbox_parts(measure) for name, measure in policy.measures.items()
+        }
+        self._outbox_insert = (
+            f"INSERT INTO measures ({', '.join(OUTBOX_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in OUTBOX_COLUMNS)})"
+        )
         self._rule_texts: dict[int, str] = {}
         self._reads_customer = self._states_reading_customer()
         # Holds, exclusions, customer credits and small balances.
@@ -541,24 +547,12 @@ class Runner:
             + 1
         )
         first_transition = next_id
+        day = as_of.isoformat()
         audit_rows: list[tuple[Any, ...]] = []
-        outbox: list[dict[str, Any]] = []
         steps: list[Step] = []
         for work in works:
-            for step, dunned in zip(work.steps, work.dunned, strict=True):
-                audit_rows.append(self._audit_row(next_id, run_id, as_of, step))
-                for name in step.measures:
-                    outbox.append(
-                        outbox_row(
-                            self.policy.measures[name],
-                            run_id=run_id,
-                            transition_id=next_id,
-                            as_of=as_of,
-                            claim_id=step.claim_id,
-                            customer_id=step.customer_id,
-                            open_amount=dunned,
-                        )
-                    )
+            for step in work.steps:
+                audit_rows.append(self._audit_row(next_id, run_id, day, step))
                 steps.append(step)
                 next_id += 1
 
@@ -572,18 +566,9 @@ class Runner:
         # Fees, interest, and payments beyond the principal: in this batch's
         # transaction, before the claims UPDATE.
         booked = self._book_charges(works, first_transition, run_id, as_of)
-        for item in outbox:
-            # The fee an outbox item shows is the one booked with it: none when
-            # the claim was charged for this measure before.
-            fee = booked.get((item["transition_id"], item["measure"]))
-            item["fee"] = str(fee) if fee is not None else None
+        outbox = self._outbox(works, first_transition, run_id, day, booked)
         if outbox:
-            names = list(outbox[0])
-            conn.executemany(
-                f"INSERT INTO measures ({', '.join(names)}) "
-                f"VALUES ({', '.join('?' for _ in names)})",
-                list(map(itemgetter(*names), outbox)),
-            )
+            conn.executemany(self._outbox_insert, outbox)
         switched = self.charges.interest_switched()
         conn.executemany(
             "UPDATE claims SET group_name = ?, state = ?, state_since = ?, "
@@ -591,10 +576,7 @@ class Runner:
             "settled_on = ?, open_amount = ?, changed = ?, "
             "interest = coalesce(interest, ?), "
             "interest_since = coalesce(interest_since, ?) WHERE rowid = ?",
-            [
-                self._claim_update(work, as_of, pass_name, switched)
-                for work in works
-            ],
+            [self._claim_update(work, as_of, pass_name, switched) for work in works],
         )
         applied = [item for work in works for item in items.get(work.row["id"], [])]
         for table in ("payments", "events"):
@@ -616,6 +598,37 @@ class Runner:
         )
         return steps, len(outbox), problems, len(rows) - handed_on
 
+    def _outbox(
+        self,
+        works: list[_Work],
+        first_transition: int,
+        run_id: int,
+        day: str,
+        booked: dict[tuple[int, str], Decimal],
+    ) -> list[tuple[Any, ...]]:
+        """The batch's pending outbox items, one per step and measure. The fee
+        an item shows is the one booked with it: none when the claim was
+        charged for this measure before."""
+        items: list[tuple[Any, ...]] = []
+        ident = first_transition
+        for work in works:
+            for step, dunned in zip(work.steps, work.dunned, strict=True):
+                for name in step.measures:
+                    items.append(
+                        outbox_row(
+                            self._outbox_parts[name],
+                            run_id=run_id,
+                            transition_id=ident,
+                            day=day,
+                            claim_id=step.claim_id,
+                            customer_id=step.customer_id,
+                            open_amount=dunned,
+                            fee=booked.get((ident, name)),
+                        )
+                    )
+                ident += 1
+        return items
+
     def _book_charges(
         self, works: list[_Work], first_transition: int, run_id: int, as_of: dt.date
     ) -> dict[tuple[int, str], Decimal]:
@@ -625,11 +638,13 @@ class Runner:
         claims: list[BatchClaim] = []
         ident = first_transition
         paid = self.charges.paid_claims()
+        charging = self.charges.charging
         for work in works:
             first, ident = ident, ident + len(work.steps)
-            # Only measures and payments book or pay charges.
+            # Only payments and measures with a fee or interest book or pay
+            # charges.
             if work.row["id"] not in paid and not any(
-                step.measures for step in work.steps
+                name in charging for step in work.steps for name in step.measures
             ):
                 continue
             steps = []
@@ -1136,12 +1151,12 @@ class Runner:
         )
 
     def _audit_row(
-        self, ident: int, run_id: int, as_of: dt.date, step: Step
+        self, ident: int, run_id: int, day: str, step: Step
     ) -> tuple[Any, ...]:
         return (
             ident,
             run_id,
-            as_of.isoformat(),
+            day,
             step.claim_id,
             step.customer_id,
             step.group,
