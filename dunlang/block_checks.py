@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .check_base import _CheckerBase
+from .check_base import CheckerBase
 from .conditions import due_before, overlap, timer_text
 from .errors import suggest
 from .model import (
@@ -32,7 +32,7 @@ MAX_TIMER_DAYS = 36500
 """The longest timer a policy may set: a hundred years of days."""
 
 
-class _BlockChecks(_CheckerBase):
+class BlockChecks(CheckerBase):
     """The checks on each dunning block of a policy."""
 
     def _check_block(self, dunning: Dunning) -> None:

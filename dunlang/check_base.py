@@ -1,6 +1,6 @@
 """What every meaning check shares: the policy checked and the problems found.
 
-`_CheckerBase` reports each problem once, finds where a value stands in the
+`CheckerBase` reports each problem once, finds where a value stands in the
 policy text, and checks amounts and currencies, which the header, the measures
 and the conditions of a policy all write. The checks of each part of a policy
 build on it (`header_checks`, `measure_checks`, `guard_checks`,
@@ -25,8 +25,10 @@ from .model import Money, Policy, Span, Transition
 log = logging.getLogger(__name__)
 
 # Pieces of policy text, to find a value inside a statement.
-_NUMBER = r"\d+(?:\.\d+)?"
-_CODE = r"[A-Z]{3}\b"
+NUMBER_PATTERN = r"\d+(?:\.\d+)?"
+"""A number as a policy writes it: `30`, `2.50`."""
+CURRENCY_PATTERN = r"[A-Z]{3}\b"
+"""A currency code as a policy writes it: `EUR`."""
 _QUOTED = re.compile(r'"[^"\n]*"')
 
 LARGEST_AMOUNT = Decimal(10) ** 15
@@ -36,13 +38,13 @@ LARGEST_AMOUNT = Decimal(10) ** 15
 # ---- helpers ----------------------------------------------------------------
 
 
-def _hint(name: str, known: Iterable[str], what: str, empty: str) -> str:
+def suggest_or(name: str, known: Iterable[str], what: str, empty: str) -> str:
     """`errors.suggest`, with a plain sentence for when nothing is known yet."""
     known = set(known)
     return suggest(name, known, what) if known else empty
 
 
-def _closest(name: str, known: Iterable[str]) -> str:
+def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`did you mean X? ` for a list too long to print, or nothing.
 
     Among equally close names the one sharing the longest beginning wins, so
@@ -69,14 +71,15 @@ def _decimals(places: int) -> str:
 
 
 @lru_cache(maxsize=1)
-def _currencies() -> frozenset[str]:
+def known_currencies() -> frozenset[str]:
+    """The three-letter codes of the currencies a policy may be written in."""
     return frozenset(babel.numbers.list_currencies())
 
 
 # ---- the checker ------------------------------------------------------------
 
 
-class _CheckerBase:
+class CheckerBase:
     """The policy being checked, the problems found so far, and the checks
     that every part of a policy shares."""
 
@@ -86,7 +89,7 @@ class _CheckerBase:
         self.found: list[Diagnostic] = []
         self._seen: set[tuple[str, Span, str]] = set()
         currency = policy.header.currency
-        self.currency = currency if currency in _currencies() else None
+        self.currency = currency if currency in known_currencies() else None
 
     @cached_property
     def _lines(self) -> list[str]:
@@ -120,13 +123,13 @@ class _CheckerBase:
         return fallback
 
     def _check_currency(self, money: Money, span: Span, what: str) -> None:
-        if money.currency not in _currencies():
+        if money.currency not in known_currencies():
             self.report(
                 "E215",
                 f"`{money.currency}` is not a currency code",
                 span,
-                f"{_closest(money.currency, _currencies())}write a three-letter "
-                "currency code like EUR, USD or CHF",
+                f"{did_you_mean(money.currency, known_currencies())}"
+                "write a three-letter currency code like EUR, USD or CHF",
             )
         elif self.currency is not None and money.currency != self.currency:
             header = self.policy.header

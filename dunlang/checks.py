@@ -17,11 +17,11 @@ import logging
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .block_checks import MAX_TIMER_DAYS, _BlockChecks
+from .block_checks import MAX_TIMER_DAYS, BlockChecks
 from .errors import Diagnostic
-from .guard_checks import _GuardChecks
-from .header_checks import _HeaderChecks
-from .measure_checks import BUILT_IN_KINDS, _MeasureChecks
+from .guard_checks import GuardChecks
+from .header_checks import HeaderChecks
+from .measure_checks import BUILT_IN_KINDS, MeasureChecks
 from .model import Policy
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def installed_measure_plugins() -> frozenset[str]:
 # ---- the checker ------------------------------------------------------------
 
 
-class _Checker(_HeaderChecks, _MeasureChecks, _GuardChecks, _BlockChecks):
+class _Checker(HeaderChecks, MeasureChecks, GuardChecks, BlockChecks):
     """Walks one policy and collects diagnostics; each `_check_*` is one concern."""
 
     def run(self) -> None:

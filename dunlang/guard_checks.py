@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterator
 from decimal import Decimal
 
-from .check_base import _CheckerBase
+from .check_base import CheckerBase
 from .conditions import (
     BUILT_IN_ATTRIBUTES,
     SUBJECTS,
@@ -71,7 +71,7 @@ def _name_span(attribute: Attribute) -> Span:
     return Span(span.line, span.column, span.line, span.column + len(attribute.subject))
 
 
-class _GuardChecks(_CheckerBase):
+class GuardChecks(CheckerBase):
     """The checks on every condition of a policy."""
 
     def _guards(self) -> Iterator[Expr]:

@@ -14,7 +14,14 @@ from functools import lru_cache
 import babel.numbers
 import holidays
 
-from .check_base import _CODE, _NUMBER, _CheckerBase, _closest, _currencies, _hint
+from .check_base import (
+    CURRENCY_PATTERN,
+    NUMBER_PATTERN,
+    CheckerBase,
+    did_you_mean,
+    known_currencies,
+    suggest_or,
+)
 from .model import GroupRule, Span
 
 
@@ -40,7 +47,7 @@ def _calendars() -> dict[str, list[str]]:
     return holidays.list_supported_countries(include_aliases=False)
 
 
-class _HeaderChecks(_CheckerBase):
+class HeaderChecks(CheckerBase):
     """The checks on the header, rounding, small balance and group rules."""
 
     def _check_header(self) -> None:
@@ -50,8 +57,8 @@ class _HeaderChecks(_CheckerBase):
                 "E215",
                 f"`{header.currency}` is not a currency code",
                 header.currency_span,
-                f"{_closest(header.currency, _currencies())}write a three-letter "
-                "currency code like EUR, USD or CHF",
+                f"{did_you_mean(header.currency, known_currencies())}"
+                "write a three-letter currency code like EUR, USD or CHF",
             )
 
         zone = header.timezone
@@ -60,7 +67,7 @@ class _HeaderChecks(_CheckerBase):
                 "E215",
                 f"`{zone}` is not a time zone",
                 header.timezone_span,
-                f"{_closest(zone, _time_zones())}write a zone name like "
+                f"{did_you_mean(zone, _time_zones())}write a zone name like "
                 '"Europe/Berlin", "America/New_York" or "UTC"',
             )
 
@@ -74,7 +81,7 @@ class _HeaderChecks(_CheckerBase):
                 "E215",
                 f"`{calendar.country}` is not a country with a holiday calendar",
                 Span(span.line, span.column, span.line, span.column + 2),
-                f"{_closest(calendar.country, _calendars())}write a two-letter "
+                f"{did_you_mean(calendar.country, _calendars())}write a two-letter "
                 "country code like DE, optionally with a region like DE-NI",
             )
         elif calendar.region is not None and calendar.region not in regions:
@@ -82,7 +89,7 @@ class _HeaderChecks(_CheckerBase):
                 "E215",
                 f"`{calendar.region}` is not a region of {calendar.country}",
                 Span(span.line, span.column + 3, span.line, span.end_column),
-                _hint(
+                suggest_or(
                     calendar.region,
                     [r for r in regions if r.isupper()],
                     f"regions of {calendar.country}",
@@ -125,7 +132,9 @@ class _HeaderChecks(_CheckerBase):
         rule = self.policy.small_balance
         if rule is None:
             return
-        span = self._locate(rule.span, rf"\bbelow\s+({_NUMBER}\s*{_CODE})", rule.span)
+        span = self._locate(
+            rule.span, rf"\bbelow\s+({NUMBER_PATTERN}\s*{CURRENCY_PATTERN})", rule.span
+        )
         self._check_currency(rule.limit, span, "the small balance limit")
         if rule.limit.amount <= 0:
             self.report(
@@ -191,7 +200,7 @@ class _HeaderChecks(_CheckerBase):
                     "E203",
                     f"unknown dunning group `{dunning.group}`",
                     dunning.name_span,
-                    _hint(
+                    suggest_or(
                         dunning.group,
                         first,
                         "dunning groups",

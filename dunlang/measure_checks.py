@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from decimal import Decimal
 
-from .check_base import _CODE, _NUMBER, _CheckerBase, _hint
+from .check_base import CURRENCY_PATTERN, NUMBER_PATTERN, CheckerBase, suggest_or
 from .model import EventRule, Measure, MeasureKind, Money, Span, Transition
 
 BUILT_IN_KINDS = tuple(
@@ -27,7 +27,7 @@ def _percent(value: Decimal) -> str:
     return f"{value.normalize():f} %"
 
 
-class _MeasureChecks(_CheckerBase):
+class MeasureChecks(CheckerBase):
     """The checks on the measures of a policy and on the names rules use."""
 
     def _check_measures(self) -> None:
@@ -89,7 +89,7 @@ class _MeasureChecks(_CheckerBase):
 
         def at(word: str, value: str) -> Span:
             return self._locate(
-                measure.span, rf"\b{word}\s+({_NUMBER}\s*{value})", measure.span
+                measure.span, rf"\b{word}\s+({NUMBER_PATTERN}\s*{value})", measure.span
             )
 
         # What each amount is called, and the word written before it.
@@ -116,7 +116,7 @@ class _MeasureChecks(_CheckerBase):
                 and low.currency == high.currency
                 and low.amount > high.amount
             ):
-                first, last = at("min", _CODE), at("max", _CODE)
+                first, last = at("min", CURRENCY_PATTERN), at("max", CURRENCY_PATTERN)
                 self.report(
                     "E214",
                     f"the fee of measure `{name}` has a minimum of {low}, "
@@ -151,7 +151,7 @@ class _MeasureChecks(_CheckerBase):
         for what, money, word in amounts:
             if money is not None:
                 self._check_currency(
-                    money, at(word, _CODE), f"the {what} of measure `{name}`"
+                    money, at(word, CURRENCY_PATTERN), f"the {what} of measure `{name}`"
                 )
 
     def _check_measure_names(self) -> None:
@@ -165,7 +165,7 @@ class _MeasureChecks(_CheckerBase):
                         "E203",
                         f"unknown measure `{name}`",
                         span,
-                        _hint(
+                        suggest_or(
                             name,
                             self.policy.measures,
                             "measures",

@@ -37,20 +37,20 @@ from .plugins import (
     load_handler,
 )
 from .rendering import NoticeRenderer
-from .send_email import _email, _Mailer, _Refused, _smtp_error
-from .send_notice import _notice, file_stem
+from .send_email import Mailer, MessageRefused, email_message, smtp_error_text
+from .send_notice import build_notice, file_stem
 from .send_plan import (
     EMAIL,
     LETTER,
     NO_ADDRESS,
     PLUGIN,
-    _claims,
-    _customers,
-    _has_address,
-    _Plan,
-    _plugin_kind,
-    _usable_email,
+    NoticePlan,
+    claims_by_id,
+    customers_by_id,
+    has_address,
+    plugin_kind,
     superseded_detail,
+    usable_email,
 )
 from .send_report import Delivery
 from .send_settings import SendSettings
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 SETTLED = "not sent: the claim was settled before the notice went out"
 
 
-class _Sending:
+class Sending:
     """One send: the store, the policy, the settings and the open connections."""
 
     def __init__(
@@ -77,7 +77,7 @@ class _Sending:
         self.on = on
         self.settings = settings
         self.renderer = renderer
-        self.mailer = _Mailer(settings.smtp) if settings.smtp else None
+        self.mailer = Mailer(settings.smtp) if settings.smtp else None
         self.handlers: dict[str, MeasureHandler | PluginError] = {}
 
     def mark(
@@ -118,10 +118,11 @@ class _Sending:
                 )
 
     def failure(self, items: Sequence[OutboxItem], reason: str) -> str:
+        """The detail of a failed attempt: which attempt of how many, and why."""
         attempt = max(item.attempts for item in items) + 1
         return f"attempt {attempt} of {self.settings.max_attempts}: {reason}"
 
-    def notice(self, plan: _Plan) -> Delivery:
+    def notice(self, plan: NoticePlan) -> Delivery:
         """Write or send one notice and record what became of it."""
         if plan.channel is None:
             self.mark(plan.items, LETTER, UNDELIVERABLE, NO_ADDRESS)
@@ -131,7 +132,7 @@ class _Sending:
         conn = self.store.conn
         claims = {
             claim_id: claim
-            for claim_id, claim in _claims(conn, plan.claim_ids).items()
+            for claim_id, claim in claims_by_id(conn, plan.claim_ids).items()
             if claim.open_amount.amount > 0
         }
         settled = [item for item in plan.items if item.claim_id not in claims]
@@ -159,7 +160,7 @@ class _Sending:
             plan = attrs.evolve(plan, items=tuple(kept))
 
         try:
-            notice = _notice(
+            notice = build_notice(
                 conn,
                 plan,
                 self.settings.sender,
@@ -183,7 +184,7 @@ class _Sending:
             return _delivery(plan, channel, FAILED, detail)
 
     def letter(
-        self, plan: _Plan, notice: Notice, refused: str | None = None
+        self, plan: NoticePlan, notice: Notice, refused: str | None = None
     ) -> Delivery:
         """Write a notice as HTML and PDF files into the letters folder.
 
@@ -207,18 +208,20 @@ class _Sending:
         log.info("letter for customer %s written to %s", plan.customer.id, document)
         return _delivery(plan, LETTER, SENT, note, document)
 
-    def email(self, plan: _Plan, notice: Notice) -> Delivery:
+    def email(self, plan: NoticePlan, notice: Notice) -> Delivery:
         """Hand a notice to the SMTP server as one e-mail."""
         assert self.mailer is not None and self.settings.smtp is not None
-        recipient = _usable_email(plan.customer)
+        recipient = usable_email(plan.customer)
         assert recipient is not None
-        message = _email(notice, plan, self.renderer, self.settings.smtp, recipient)
+        message = email_message(
+            notice, plan, self.renderer, self.settings.smtp, recipient
+        )
         try:
             server = self.mailer.send(message, recipient)
-        except _Refused as error:
+        except MessageRefused as error:
             return self.refused(plan, notice, str(error), recipient)
         except OSError as error:
-            detail = self.failure(plan.items, _smtp_error(error))
+            detail = self.failure(plan.items, smtp_error_text(error))
             self.mark(plan.items, EMAIL, FAILED, detail)
             log.info("e-mail to %s failed: %s", recipient, detail)
             return _delivery(plan, EMAIL, FAILED, detail, recipient)
@@ -230,11 +233,11 @@ class _Sending:
         return _delivery(plan, EMAIL, SENT, detail, recipient)
 
     def refused(
-        self, plan: _Plan, notice: Notice, reason: str, recipient: str
+        self, plan: NoticePlan, notice: Notice, reason: str, recipient: str
     ) -> Delivery:
         """After an e-mail refused for good: a letter to the postal address, if
         there is one and the template exists as a letter; else undeliverable."""
-        if not _has_address(plan.customer):
+        if not has_address(plan.customer):
             detail = f"{reason}; no postal address for a letter instead"
         elif plan.template not in self.renderer.templates(LETTER):
             detail = f"{reason}; no letter template `{plan.template}` for a letter"
@@ -250,7 +253,7 @@ class _Sending:
         at = dt.datetime.now(dt.UTC)
         with self.store.transaction() as conn:
             for item, newest in replaced:
-                kind = _plugin_kind(item, self.policy) if item.kind == PLUGIN else None
+                kind = plugin_kind(item, self.policy) if item.kind == PLUGIN else None
                 record_delivery(
                     conn,
                     item.id,
@@ -283,7 +286,7 @@ class _Sending:
         # under a payment plan only the instalments overdue on the day of
         # sending are asked for (none overdue: nothing is sent).
         conn = self.store.conn
-        claim = _claims(conn, [item.claim_id])[item.claim_id]
+        claim = claims_by_id(conn, [item.claim_id])[item.claim_id]
         if claim.open_amount.amount <= 0:
             self.mark([item], channel, DONE, SETTLED)
             return done(DONE, SETTLED)
@@ -315,7 +318,7 @@ class _Sending:
             return done(FAILED, detail)
 
         context = MeasureContext(
-            customer=_customers(conn, [item.customer_id])[item.customer_id],
+            customer=customers_by_id(conn, [item.customer_id])[item.customer_id],
             claim=claim,
             measure=measure,
             on=self.on,
@@ -349,7 +352,11 @@ def _nothing_overdue(on: dt.date) -> str:
 
 
 def _delivery(
-    plan: _Plan, channel: str, status: str, detail: str | None, to: str | None = None
+    plan: NoticePlan,
+    channel: str,
+    status: str,
+    detail: str | None,
+    to: str | None = None,
 ) -> Delivery:
     """The report line of a notice after an attempt."""
     return Delivery(

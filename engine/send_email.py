@@ -15,15 +15,15 @@ from email.utils import formatdate
 from .notices import Notice
 from .rendering import NoticeRenderer
 from .send_notice import file_stem, message_id
-from .send_plan import LETTER, _Plan
+from .send_plan import LETTER, NoticePlan
 from .send_settings import SmtpSettings
 
 
-class _Refused(Exception):
+class MessageRefused(Exception):
     """The SMTP server refused a message for good: the notice is undeliverable."""
 
 
-class _Mailer:
+class Mailer:
     """One SMTP connection for a send, opened when the first e-mail goes out."""
 
     def __init__(self, settings: SmtpSettings) -> None:
@@ -61,12 +61,16 @@ class _Mailer:
             code, text = next(iter(error.recipients.values()))
             reply = f"{code} {_text(text)}"
             if 500 <= code < 600:
-                raise _Refused(f"the server refused {recipient}: {reply}") from error
+                raise MessageRefused(
+                    f"the server refused {recipient}: {reply}"
+                ) from error
             raise OSError(f"the server put off {recipient}: {reply}") from error
         except smtplib.SMTPDataError as error:
             reply = f"{error.smtp_code} {_text(error.smtp_error)}"
             if 500 <= error.smtp_code < 600:
-                raise _Refused(f"the server refused the message: {reply}") from error
+                raise MessageRefused(
+                    f"the server refused the message: {reply}"
+                ) from error
             raise
         except OSError:
             self.close()
@@ -87,7 +91,7 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _smtp_error(error: BaseException) -> str:
+def smtp_error_text(error: BaseException) -> str:
     """An SMTP or network failure in words."""
     if isinstance(error, smtplib.SMTPResponseException):
         return f"SMTP {error.smtp_code} {_text(error.smtp_error)}"
@@ -98,9 +102,9 @@ def _smtp_error(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _email(
+def email_message(
     notice: Notice,
-    plan: _Plan,
+    plan: NoticePlan,
     renderer: NoticeRenderer,
     smtp: SmtpSettings,
     recipient: str,

@@ -16,7 +16,7 @@ from .charges import charges_summary
 from .notices import Notice, NoticeClaim, NoticeCustomer, Sender
 from .outbox import OutboxItem
 from .records import Claim, Money
-from .send_plan import _levels, _Plan
+from .send_plan import NoticePlan, levels_by_transition
 
 
 def charges_as_of(
@@ -60,9 +60,9 @@ def file_stem(run_id: int, customer_id: str) -> str:
     return f"{run_id}-{safe}"
 
 
-def _notice(
+def build_notice(
     conn: sqlite3.Connection,
-    plan: _Plan,
+    plan: NoticePlan,
     sender: Sender,
     on: dt.date,
     claims: dict[str, Claim],
@@ -72,7 +72,7 @@ def _notice(
     """The notice of a plan; `overdue` holds, for claims under a payment plan,
     the overdue part of the instalments, which is asked for instead."""
     overdue = overdue or {}
-    levels = _levels(conn, plan.items)
+    levels = levels_by_transition(conn, plan.items)
     charges = charges_as_of(conn, list(claims), on, rounding)
     latest: dict[str, OutboxItem] = {}
     for item in sorted(plan.items, key=lambda i: (i.transition_id, i.id)):

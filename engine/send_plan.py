@@ -35,7 +35,7 @@ _EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+\Z")
 
 
 @frozen
-class _Plan:
+class NoticePlan:
     """One notice to a customer about the letters and e-mails of one send."""
 
     run_id: int
@@ -51,21 +51,24 @@ class _Plan:
 
     @property
     def claim_ids(self) -> tuple[str, ...]:
+        """The claims the notice lists, each once, in the order of the items."""
         return tuple(dict.fromkeys(item.claim_id for item in self.items))
 
 
-def _usable_email(customer: Customer) -> str | None:
+def usable_email(customer: Customer) -> str | None:
+    """The customer's e-mail address if it can take a notice; None if not."""
     text = (customer.email or "").strip()
     return text if _EMAIL.match(text) else None
 
 
-def _has_address(customer: Customer) -> bool:
+def has_address(customer: Customer) -> bool:
+    """Whether the customer has a postal address a letter can go to."""
     return bool((customer.address or "").strip())
 
 
 def _channel(requested: str, customer: Customer) -> tuple[str | None, str | None]:
     """How a notice reaches the customer, and a note when not as the policy asked."""
-    email, postal = _usable_email(customer) is not None, _has_address(customer)
+    email, postal = usable_email(customer) is not None, has_address(customer)
     if requested == EMAIL:
         if email:
             return EMAIL, None
@@ -87,7 +90,7 @@ def _strongest(items: Sequence[OutboxItem], policy: Policy) -> OutboxItem:
     )
 
 
-def _superseded(
+def split_superseded(
     items: Sequence[OutboxItem],
 ) -> tuple[list[OutboxItem], list[tuple[OutboxItem, OutboxItem]]]:
     """The items to send, and the older items of a claim each newer one replaces.
@@ -114,14 +117,14 @@ def _superseded(
     return kept, replaced
 
 
-def _plugin_kind(item: OutboxItem, policy: Policy) -> str | None:
+def plugin_kind(item: OutboxItem, policy: Policy) -> str | None:
     """The plug-in kind of an item's measure; None if the policy has no such
     plug-in measure."""
     measure = policy.measures.get(item.measure)
     return measure.plugin if measure is not None else None
 
 
-def _superseded_plugins(
+def split_superseded_plugins(
     items: Sequence[OutboxItem], policy: Policy
 ) -> tuple[list[OutboxItem], list[tuple[OutboxItem, OutboxItem]]]:
     """The plug-in items to hand over, and the older ones a newer item replaces.
@@ -136,7 +139,7 @@ def _superseded_plugins(
     def rival(item: OutboxItem) -> tuple[str, str, str]:
         if item.kind != PLUGIN:
             return (item.claim_id, "notice", "")
-        kind = _plugin_kind(item, policy)
+        kind = plugin_kind(item, policy)
         if kind is None:
             return (item.claim_id, "measure", item.measure)
         return (item.claim_id, "plugin", kind)
@@ -178,14 +181,14 @@ def superseded_detail(newest: OutboxItem) -> str:
     )
 
 
-def _plans(
+def plan_notices(
     conn: sqlite3.Connection, items: Sequence[OutboxItem], policy: Policy
-) -> list[_Plan]:
+) -> list[NoticePlan]:
     """One plan per customer, in the order the customers' items were created."""
     groups: dict[str, list[OutboxItem]] = {}
     for item in items:
         groups.setdefault(item.customer_id, []).append(item)
-    customers = _customers(conn, groups)
+    customers = customers_by_id(conn, groups)
 
     plans = []
     for customer_id, listed in groups.items():
@@ -195,7 +198,7 @@ def _plans(
         channel, note = _channel(requested, customer)
         strongest = _strongest([i for i in listed if i.kind == requested], policy)
         plans.append(
-            _Plan(
+            NoticePlan(
                 run_id,
                 customer,
                 tuple(listed),
@@ -211,7 +214,10 @@ def _plans(
 # ---- what the database holds ---------------------------------------------------
 
 
-def _customers(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Customer]:
+def customers_by_id(
+    conn: sqlite3.Connection, ids: Iterable[str]
+) -> dict[str, Customer]:
+    """The customers with these ids, by id."""
     found: dict[str, Customer] = {}
     for row in conn.execute(
         "SELECT id, name, kind, segment, country, language, email, address, "
@@ -232,7 +238,8 @@ def _customers(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Custom
     return found
 
 
-def _claims(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Claim]:
+def claims_by_id(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Claim]:
+    """The claims with these ids, by id."""
     found: dict[str, Claim] = {}
     for row in conn.execute(
         "SELECT id, customer_id, currency, amount, open_amount, issue_date, "
@@ -253,7 +260,9 @@ def _claims(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Claim]:
     return found
 
 
-def _levels(conn: sqlite3.Connection, items: Sequence[OutboxItem]) -> dict[int, str]:
+def levels_by_transition(
+    conn: sqlite3.Connection, items: Sequence[OutboxItem]
+) -> dict[int, str]:
     """The state each item's transition reached: the level printed on the notice."""
     ids = {item.transition_id for item in items}
     rows = conn.execute(

@@ -15,7 +15,7 @@ from attrs import frozen
 from dunlang import Policy
 
 from .rendering import BUNDLED_TEMPLATES, KINDS, NoticeRenderer, NoticeTemplateError
-from .send_plan import LETTER, _Plan
+from .send_plan import LETTER, NoticePlan
 from .send_settings import SendingError, SendSettings
 
 
@@ -91,7 +91,9 @@ def templates_folder(policy: Policy, settings: SendSettings) -> Path | None:
     return beside if beside.is_dir() else None
 
 
-def _searched(policy: Policy, settings: SendSettings, folder: Path | None) -> str:
+def searched_folders(
+    policy: Policy, settings: SendSettings, folder: Path | None
+) -> str:
     """The folders templates were looked for in, as said to the user."""
     bundled = f"{BUNDLED_TEMPLATES} (bundled)"
     if folder is None:
@@ -104,8 +106,8 @@ def _searched(policy: Policy, settings: SendSettings, folder: Path | None) -> st
     return f"{folder} ({given}), {bundled}"
 
 
-def _missing_templates(
-    plans: Sequence[_Plan], renderer: NoticeRenderer, policy: Policy
+def missing_templates(
+    plans: Sequence[NoticePlan], renderer: NoticeRenderer, policy: Policy
 ) -> list[MissingTemplate]:
     """The templates the notices need that exist not even in the fallback language.
 

@@ -32,26 +32,26 @@ from dunlang import Policy
 from .calendar import calendar_for
 from .outbox import FAILED, PENDING, UNDELIVERABLE, held_back, outbox_items
 from .rendering import NoticeRenderer
-from .send_delivery import _Sending
+from .send_delivery import Sending
 from .send_notice import file_stem, message_id
 from .send_plan import (
     EMAIL,
     LETTER,
     PLUGIN,
-    _Plan,
-    _plans,
-    _superseded,
-    _superseded_plugins,
-    _usable_email,
+    NoticePlan,
+    plan_notices,
+    split_superseded,
+    split_superseded_plugins,
     superseded_detail,
+    usable_email,
 )
 from .send_report import Delivery, SendReport
 from .send_settings import SendingError, SendSettings, SmtpSettings, load_sender
 from .send_templates import (
     MissingTemplate,
     MissingTemplatesError,
-    _missing_templates,
-    _searched,
+    missing_templates,
+    searched_folders,
     templates_folder,
 )
 from .store import Store
@@ -131,11 +131,11 @@ def send_outbox(
     held = tuple(held_back(conn, [(i.id, i.claim_id, i.as_of) for i in ready], on))
     aside = {ident for group in held for ident in group.items}
     ready = [i for i in ready if i.id not in aside]
-    kept, replaced = _superseded([i for i in ready if i.kind != PLUGIN])
-    plugins, replaced_plugins = _superseded_plugins(ready, policy)
+    kept, replaced = split_superseded([i for i in ready if i.kind != PLUGIN])
+    plugins, replaced_plugins = split_superseded_plugins(ready, policy)
     replaced += replaced_plugins
     superseded = tuple(sorted(item.id for item, _ in replaced))
-    plans = _plans(conn, kept, policy)
+    plans = plan_notices(conn, kept, policy)
 
     # Every notice of a template that is not there would fail: say so once,
     # for all of them, before anything goes out.
@@ -143,10 +143,10 @@ def send_outbox(
     renderer = NoticeRenderer(folder)
     if folder is not None:
         log.info("templates from %s, then the bundled ones", folder)
-    missing = _missing_templates(plans, renderer, policy)
+    missing = missing_templates(plans, renderer, policy)
     if missing:
         raise MissingTemplatesError(
-            missing, policy.path, _searched(policy, settings, folder)
+            missing, policy.path, searched_folders(policy, settings, folder)
         )
 
     if dry_run:
@@ -172,7 +172,7 @@ def send_outbox(
             "DUNNING_SMTP_HOST and DUNNING_SMTP_FROM); nothing was sent"
         )
 
-    sending = _Sending(store, policy, on, settings, renderer)
+    sending = Sending(store, policy, on, settings, renderer)
     deliveries: list[Delivery] = []
     if replaced:
         sending.supersede(replaced)
@@ -195,11 +195,11 @@ def send_outbox(
     )
 
 
-def _planned(plan: _Plan) -> Delivery:
+def _planned(plan: NoticePlan) -> Delivery:
     if plan.channel is None:
         to, status = None, UNDELIVERABLE
     elif plan.channel == EMAIL:
-        to, status = _usable_email(plan.customer), "planned"
+        to, status = usable_email(plan.customer), "planned"
     else:
         to, status = f"{file_stem(plan.run_id, plan.customer.id)}.pdf", "planned"
     return Delivery(
