@@ -153,6 +153,7 @@ class Runner:
             f"VALUES ({', '.join('?' for _ in OUTBOX_COLUMNS)})"
         )
         self._rule_texts: dict[int, str] = {}
+        self._earliest: dict[tuple[Any, ...], dt.date | None] = {}
         self._reads_customer = self._states_reading_customer()
         # Holds, exclusions, customer credits and small balances.
         self.treatment = Treatment(policy, self.calendar, store.conn)
@@ -264,6 +265,7 @@ class Runner:
             return RunResult(None, as_of, self._dry, 0, 0, 0, nothing_to_do=True)
 
         run_id = resume if resume is not None else self._start_run(day, replay)
+        self._earliest = {}  # (group, state, due, since, as-of): first timer day
         with self._tx():
             self._expand_customer_events(day, run_id)
             self.treatment.start(as_of)  # holds: lift expired ones, read the rest
@@ -1187,11 +1189,11 @@ class Runner:
         return (
             work.group,
             work.state,
-            _iso(work.state_since),
+            work.state_since.isoformat() if work.state_since else None,
             work.hold_return,
             _iso(work.hold_return_since),
-            _iso(next_check),
-            _iso(work.settled_on),
+            next_check.isoformat() if next_check else None,
+            work.settled_on.isoformat() if work.settled_on else None,
             str(work.open_amount.amount),
             # After the items pass the timers pass must still look at the claim.
             int(pass_name == ITEMS and machine_is_open(self.machines, work)),
@@ -1200,6 +1202,28 @@ class Runner:
             work.row["rowid"],  # read in this transaction (Runner._batch)
         )
 
+    def _first_timer_day(
+        self,
+        machine: GroupMachine,
+        state: str,
+        due_date: dt.date,
+        since: dt.date,
+        as_of: dt.date,
+    ) -> dt.date | None:
+        """The first day after `as_of` on which a timer of the state holds."""
+        tomorrow = as_of + ONE_DAY
+        earliest: dt.date | None = None
+        for step in machine.timed.get(state, []):
+            timer = step.rule.timer
+            day = (
+                due_date_of(timer, due_date, since, self.calendar)
+                if timer
+                else tomorrow
+            )
+            day = max(day, tomorrow)
+            earliest = day if earliest is None else min(earliest, day)
+        return earliest
+
     def _next_check(self, work: _Work, as_of: dt.date) -> dt.date | None:
         """The first day a timer of the claim's state can fire; None if none can."""
         machine = self.machines.get(work.group or "")
@@ -1207,22 +1231,21 @@ class Runner:
             return None
         claim = work.facts["claim"]
         since = work.state_since or claim["issue_date"]
-        tomorrow = as_of + ONE_DAY
-        earliest: dt.date | None = None
-        for step in machine.timed.get(work.state or "", []):
-            timer = step.rule.timer
-            day = (
-                due_date_of(timer, claim["due_date"], since, self.calendar)
-                if timer
-                else tomorrow
+        # Claims issued on the same day share it: worked out once per run.
+        key = (work.group, work.state, claim["due_date"], since, as_of)
+        earliest = self._earliest.get(key, _UNKNOWN)
+        if earliest is _UNKNOWN:
+            earliest = self._earliest[key] = self._first_timer_day(
+                machine, work.state or "", claim["due_date"], since, as_of
             )
-            day = max(day, tomorrow)
-            earliest = day if earliest is None else min(earliest, day)
         checked = self.treatment.next_check(work.row["id"], earliest)
         resumes = plans.resumes_on(work.row, work.open_amount, as_of)
         if resumes is not None and checked is not None:
             checked = max(checked, resumes)  # a payment plan waits (plans.py)
         return checked
+
+
+_UNKNOWN: Any = object()
 
 
 def _json_object(values: dict[str, str]) -> str:
