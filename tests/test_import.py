@@ -19,7 +19,13 @@ from engine.importer import (
     check_file,
     import_file,
 )
-from engine.mapping import attribute_key, bundled_mappings, load_mapping, too_precise
+from engine.mapping import (
+    DateParser,
+    attribute_key,
+    bundled_mappings,
+    load_mapping,
+    too_precise,
+)
 from engine.store import Store
 
 IBM = "ibm-late-payment-histories/WA_Fn-UseC_-Accounts-Receivable.csv"
@@ -1367,3 +1373,12 @@ def test_an_amount_is_too_precise_exactly_when_rounding_would_change_it(
     refused = too_precise(format(amount, "f"), currency) is not None
 
     assert refused == (amount != round(amount, places))
+
+
+def test_two_digit_years_follow_the_documented_pivot() -> None:
+    """`%y` reads 00 to 68 as 2000 to 2068 and 69 to 99 as 1969 to 1999."""
+    parse = DateParser("%d.%m.%y")
+    assert parse("31.01.13") == "2013-01-31"
+    assert parse("02.01.68") == "2068-01-02"
+    assert parse("02.01.69") == "1969-01-02"
+    assert parse("02.01.99") == "1999-01-02"
