@@ -16,8 +16,9 @@ import datetime as dt
 import gc
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from decimal import Decimal
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
@@ -218,7 +219,7 @@ class Runner:
         conn = self.store.conn
         resume = self._check_date(as_of, replay)
         self._dry = dry_run
-        with _collecting_less():
+        with _collecting_less:
             if not dry_run:
                 return self._execute(as_of, replay, resume, collect)
 
@@ -1300,18 +1301,39 @@ def _timer_reason(
     )
 
 
-@contextmanager
-def _collecting_less() -> Iterator[None]:
+class _CollectingLess:
     """A run makes many short-lived objects and next to no reference cycles,
     yet each batch keeps thousands alive, which the cyclic garbage collector
-    would walk again and again: while a run lasts it collects less often (the
-    process's own thresholds come back afterwards)."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], RUN_GC_THRESHOLD), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
+    would walk again and again: while runs last it collects less often.
+
+    The thresholds belong to the whole process, so runs in several threads
+    share one change: the first run to start raises the threshold, the last
+    to end puts back what the process had. A process that turned automatic
+    collection off (threshold 0) keeps it off."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._saved: tuple[int, ...] | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._runs == 0:
+                saved = gc.get_threshold()
+                if saved[0] != 0:
+                    self._saved = saved
+                    gc.set_threshold(max(saved[0], RUN_GC_THRESHOLD), *saved[1:])
+            self._runs += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0 and self._saved is not None:
+                gc.set_threshold(*self._saved)
+                self._saved = None
+
+
+_collecting_less = _CollectingLess()
 
 
 def _date(text: str | None) -> dt.date | None:

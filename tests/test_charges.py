@@ -676,9 +676,7 @@ dunning everyone
 """
     engine = make_engine(tmp_path, text)
     add_claim(engine, "A", due="2026-01-01", amount="1000.00", kind="consumer")
-    engine.add_events(
-        [Event("E1", "promise_broken", day("2026-01-31"), claim_id="A")]
-    )
+    engine.add_events([Event("E1", "promise_broken", day("2026-01-31"), claim_id="A")])
     add_payment(engine, "P1", "A", "1000.00", "2026-03-02")
     # One run applies the event (its measure books the fee and switches
     # interest on from the day after the due date) and then the payment.

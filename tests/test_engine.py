@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, Event, RunError, Store, StoreError
-from engine.runner import Runner
+from engine.runner import RUN_GC_THRESHOLD, Runner, _collecting_less
 
 from .conftest import add_claim, add_payment, day, make_engine, run_days
 
@@ -492,3 +493,35 @@ def test_a_payment_settles_a_claim_even_in_a_terminal_state(tmp_path: Path) -> N
         "2012-06-11": ["A:second->collection"],
         "2012-06-20": ["A:collection->paid"],
     }
+
+
+def test_a_run_gives_the_garbage_collector_its_thresholds_back(
+    tmp_path: Path,
+) -> None:
+    """After a run, and after overlapping runs, the process's thresholds are back."""
+    engine = make_engine(tmp_path, THREE_STEPS)
+    add_claim(engine, "A", due="2026-03-02", amount="100.00")
+    saved = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    engine.on_transition(lambda _: seen.append(gc.get_threshold()))
+    try:
+        gc.set_threshold(700, 10, 10)
+        engine.run(day("2026-03-03"))
+        assert seen and seen[-1][0] == RUN_GC_THRESHOLD  # raised while it ran
+        assert gc.get_threshold() == (700, 10, 10)
+
+        # Two runs that overlap (as in two threads): the last one to end
+        # restores what the process had before the first began.
+        _collecting_less.__enter__()
+        _collecting_less.__enter__()
+        _collecting_less.__exit__(None, None, None)
+        assert gc.get_threshold()[0] == RUN_GC_THRESHOLD
+        _collecting_less.__exit__(None, None, None)
+        assert gc.get_threshold() == (700, 10, 10)
+
+        # A process that turned automatic collection off keeps it off.
+        gc.set_threshold(0)
+        engine.run(day("2026-03-10"))
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*saved)
