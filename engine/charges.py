@@ -349,11 +349,14 @@ class ChargeBook:
         self.base_rates = base_rates
         self._payments: dict[str, list[_Payment]] = {}
         # Written in bulk at the end of a batch (or before open charges are
-        # read back): rows for `charges`, claims whose interest starts, and
-        # claims whose interest waits for the base rate table (or no longer).
+        # read back): rows for `charges`, and claims whose interest waits for
+        # the base rate table (or no longer).
         self._rows: list[tuple[Any, ...]] = []
-        self._switched: dict[str, tuple[str, str]] = {}
         self._waiting: dict[str, str | None] = {}
+        # Claims whose interest starts in this batch: kept for the whole
+        # batch (a payment after the switch books the interest) and stored
+        # by the run with each claim's update (`interest_switched`).
+        self._switched: dict[str, tuple[str, str]] = {}
         # Fees the last `book` charged, by transition id and measure, and the
         # (claim, measure) pairs that already have their fee.
         self._fees: dict[tuple[int, str], Decimal] = {}
@@ -407,7 +410,7 @@ class ChargeBook:
         self._charged.clear()
 
     def _flush(self, conn: sqlite3.Connection) -> None:
-        """Write the charges and interest switches noted so far."""
+        """Write the charges and waiting interest noted so far."""
         if self._rows:
             conn.executemany(
                 "INSERT OR IGNORE INTO charges (claim_id, customer_id, kind, "
