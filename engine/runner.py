@@ -815,20 +815,21 @@ class Runner:
         self, row: dict[str, Any], customer: dict[str, Any], as_of: dt.date
     ) -> _Work:
         currency = row["currency"]
-        attributes = json.loads(row["attributes"]) if row["attributes"] != "{}" else {}
         due = dt.date.fromisoformat(row["due_date"])
         open_amount = Money(Decimal(row["open_amount"]), currency)
-        claim = dict(attributes)
-        claim.update(
-            id=row["id"],
-            kind=row["kind"],
-            currency=currency,
-            amount=Money(Decimal(row["amount"]), currency),
-            open_amount=open_amount,
-            issue_date=dt.date.fromisoformat(row["issue_date"]),
-            due_date=due,
-            days_overdue=(as_of - due).days,
-        )
+        claim = {
+            "id": row["id"],
+            "kind": row["kind"],
+            "currency": currency,
+            "amount": Money(Decimal(row["amount"]), currency),
+            "open_amount": open_amount,
+            "issue_date": dt.date.fromisoformat(row["issue_date"]),
+            "due_date": due,
+            "days_overdue": (as_of - due).days,
+        }
+        if row["attributes"] != "{}":
+            # The claim's own attributes, under the fields of the claim.
+            claim = {**json.loads(row["attributes"]), **claim}
         plans.add_facts(claim, row.get("instalments"), open_amount, as_of)
         return _Work(
             row=row,
