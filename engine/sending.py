@@ -26,6 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from filelock import FileLock, Timeout
 
 from dunlang import Policy
 
@@ -62,6 +66,7 @@ __all__ = [
     "MissingTemplatesError",
     "SendReport",
     "SendSettings",
+    "SEND_LOCK_SUFFIX",
     "SendingError",
     "SmtpSettings",
     "load_sender",
@@ -72,6 +77,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+SEND_LOCK_SUFFIX = ".send-lock"
+"""The send lock is the database's file name with this added."""
 
 SENT_KINDS = (LETTER, EMAIL, PLUGIN)
 """The kinds of measure `send` carries out; the others wait for people."""
@@ -103,7 +111,8 @@ def send_outbox(
     calendar. `run_id` limits sending to one run; `dry_run` plans and writes
     nothing. Templates come from `templates_folder` and the bundled ones; if a
     notice needs one that is missing, `MissingTemplatesError` lists them all
-    and nothing is sent.
+    and nothing is sent. Only one send at a time works on a database: another
+    one started meanwhile stops with `SendingError` and sends nothing.
     """
     if settings.max_attempts < 1:
         raise SendingError("the most attempts allowed must be 1 or more")
@@ -112,6 +121,50 @@ def send_outbox(
         following = calendar_for(policy.header.calendar).next_business_day(on)
         return SendReport(on, dry_run, closed=closed, next_business_day=following)
 
+    if dry_run:
+        return _send(store, policy, on, settings, run_id, dry_run=True)
+    with _only_sender(store):
+        return _send(store, policy, on, settings, run_id, dry_run=False)
+
+
+@contextmanager
+def _only_sender(store: Store) -> Iterator[None]:
+    """Hold the database's send lock while a send lasts: a second send started
+    meanwhile (a scheduled job overlapping a manual one, say) would read the
+    same pending items and send them again. The lock is a file beside the
+    database; the operating system lets go of it when the process ends."""
+    if store.path == ":memory:":
+        yield
+        return
+    path = f"{store.path}{SEND_LOCK_SUFFIX}"
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SendingError(
+            f"another send is working on {store.path} (it holds {path}); "
+            "nothing was sent: try again once it has finished"
+        ) from None
+    except OSError as error:
+        raise SendingError(
+            f"cannot take the send lock {path}: {error.strerror or error}; "
+            "nothing was sent"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _send(
+    store: Store,
+    policy: Policy,
+    on: dt.date,
+    settings: SendSettings,
+    run_id: int | None,
+    *,
+    dry_run: bool,
+) -> SendReport:
     conn = store.conn
     items = outbox_items(
         conn, statuses=(PENDING, FAILED), kinds=SENT_KINDS, run_id=run_id

@@ -14,6 +14,7 @@ from pathlib import Path
 import pypdf
 import pytest
 from click.testing import CliRunner
+from filelock import FileLock
 
 import dunlang
 from engine import Claim, Customer, Engine, Event, Money, Payment, Store
@@ -23,7 +24,9 @@ from engine.outbox import OutboxItem
 from engine.plugins import MeasureHandler
 from engine.rendering import BUNDLED_TEMPLATES
 from engine.sending import (
+    SEND_LOCK_SUFFIX,
     MissingTemplatesError,
+    SendingError,
     SendSettings,
     file_stem,
     message_id,
@@ -185,6 +188,41 @@ def test_sending_again_sends_nothing(tmp_path: Path) -> None:
     assert (tmp_path / "letters" / "1-K2.pdf").stat().st_mtime_ns == written
     deliveries = engine.store.conn.execute("SELECT count(*) FROM deliveries")
     assert deliveries.fetchone()[0] == 1
+
+
+def test_a_second_send_meanwhile_stops_and_sends_nothing(tmp_path: Path) -> None:
+    """While a send holds the database's send lock, another one sends nothing."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    database = tmp_path / "send.db"
+    with FileLock(f"{database}{SEND_LOCK_SUFFIX}"):  # the first send, still going
+        with pytest.raises(SendingError) as refused:
+            engine.send(SEND_DAY, settings(tmp_path))
+        assert str(refused.value) == (
+            f"another send is working on {database} (it holds "
+            f"{database}.send-lock); nothing was sent: try again once it has "
+            "finished"
+        )
+        assert not (tmp_path / "letters").exists()
+        assert {status for status, _ in statuses(engine).values()} == {"pending"}
+
+        code, out = invoke(
+            "send",
+            "--policy",
+            str(tmp_path / "sending.dun"),
+            "--db",
+            str(database),
+            "--on",
+            SEND_DAY.isoformat(),
+            "--out",
+            str(tmp_path / "letters"),
+        )
+        assert code == 1
+        assert out.startswith(f"Error: another send is working on {database} ")
+
+    # Once the first has finished, the letter goes out, once.
+    report = engine.send(SEND_DAY, settings(tmp_path))
+    assert [delivery.customer_id for delivery in report.deliveries] == ["K2"]
+    assert (tmp_path / "letters" / "1-K2.pdf").exists()
 
 
 def test_a_customer_without_any_address_is_undeliverable(tmp_path: Path) -> None:
