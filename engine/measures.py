@@ -11,7 +11,7 @@ from typing import Any
 
 from babel.numbers import get_currency_precision
 
-from dunlang.model import Measure, Money
+from dunlang.model import Measure, MeasureKind, Money
 
 
 @lru_cache(maxsize=64)
@@ -69,7 +69,8 @@ def outbox_parts(measure: Measure) -> tuple[Any, ...]:
         measure.agency,
         measure.text,
         str(cost.amount) if cost else None,
-        "pending",
+        # A write-off is carried out by the run itself (engine/stepping.py).
+        "done" if measure.kind is MeasureKind.WRITE_OFF else "pending",
     )
 
 

@@ -57,8 +57,9 @@ def _add_interest_accrued(conn: Any, policy: Policy, end: dt.date, both: Any) ->
 
 
 def _add_written_off(conn: Any, first: str, last: str, both: Any) -> None:
-    """Small balances written off by runs in the period: the open amount the
-    settling transition saw (the run leaves the claim with nothing open)."""
+    """Claims written off by runs in the period, as small balances or by a
+    `write_off` measure: the open amount the run wrote off (it leaves the
+    claim with nothing open)."""
     rows = conn.execute(
         "SELECT c.group_name, json_extract(t.seen, '$.open_amount') "
         "FROM transitions t JOIN claims c ON c.id = t.claim_id "
@@ -66,6 +67,20 @@ def _add_written_off(conn: Any, first: str, last: str, both: Any) -> None:
         (first, last),
     )
     for group, seen in rows:
+        if not seen:
+            continue
+        amount, currency = str(seen).split(" ")
+        for figures in both(group):
+            _add(figures.written_off, currency, Decimal(amount))
+    # Claims a `write_off` measure wrote off: the whole open amount its move
+    # saw (under a payment plan the item names only the overdue part).
+    for group, seen in conn.execute(
+        "SELECT c.group_name, json_extract(t.seen, '$.open_amount') "
+        "FROM transitions t JOIN claims c ON c.id = t.claim_id "
+        "WHERE t.as_of BETWEEN ? AND ? AND t.id IN (SELECT transition_id "
+        "FROM measures WHERE kind = 'write_off' AND as_of BETWEEN ? AND ?)",
+        (first, last, first, last),
+    ):
         if not seen:
             continue
         amount, currency = str(seen).split(" ")

@@ -18,7 +18,7 @@ from typing import Any
 
 from attrs import define, field, frozen
 
-from dunlang.model import PAID, Money, Policy, Timer, TimerBasis
+from dunlang.model import PAID, MeasureKind, Money, Policy, Timer, TimerBasis
 
 from . import plans, promises
 from .calendar import BusinessCalendar, Deadline, deadline_of, due_date_of
@@ -95,6 +95,11 @@ class ClaimStepper:
         self.group_rules = group_rules
         self.exhaustive = exhaustive
         self._rule_texts: dict[int, str] = {}
+        self._writing_off = frozenset(
+            name
+            for name, measure in policy.measures.items()
+            if measure.kind is MeasureKind.WRITE_OFF
+        )
         # (group, state, due date, since, as-of): the first day a timer holds.
         self._earliest: dict[tuple[Any, ...], dt.date | None] = {}
 
@@ -429,6 +434,18 @@ class ClaimStepper:
             work.hold_return = work.hold_return_since = None
         work.state, work.state_since = target, since
         if target == PAID and work.settled_on is None:
+            work.settled_on = on
+        if self._writing_off.intersection(measures):
+            self._write_off(work, on)
+
+    def _write_off(self, work: ClaimWork, on: dt.date) -> None:
+        """A `write_off` measure writes the open principal off as
+        uncollectable: the claim is settled with nothing open. Its outbox
+        item (done at once) and the move keep the amount written off."""
+        currency = work.open_amount.currency
+        work.open_amount = Money(round_money(Decimal(0), currency), currency)
+        work.facts["claim"]["open_amount"] = work.open_amount
+        if work.settled_on is None:
             work.settled_on = on
 
     def _record(

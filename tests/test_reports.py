@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from engine import Customer
+from engine import Customer, Money
 from engine.cli.main import cli
 from engine.reports import TOTAL
 from engine.simulate import simulate
@@ -220,3 +220,47 @@ def test_simulate_refuses_a_bad_base_rate_table(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "base rates not loaded" in result.output
+
+
+WRITE_OFF = """\
+policy "Write-off" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure reminder = letter "reminder"
+measure give_up = write_off
+
+dunning everyone
+  terminal written_off
+  current -> reminded after 5 days overdue do reminder
+  reminded -> written_off after 10 days in state do give_up
+"""
+
+
+def test_a_write_off_measure_settles_the_claim_and_counts_as_written_off(
+    tmp_path: Path,
+) -> None:
+    """30.00 due 2025-03-03: reminded 03-10, written off 10 days later on 03-20."""
+    engine = make_engine(tmp_path, WRITE_OFF)
+    add_claim(engine, "W", due="2025-03-03", amount="30.00", issued="2025-02-01")
+    add_payment(engine, "P1", "W", "10.00", "2025-03-10")
+
+    report = simulate(
+        engine.store, engine.policy, dt.date(2025, 3, 1), dt.date(2025, 3, 31)
+    )
+    total = report.groups[TOTAL]
+
+    # The reminder falls due 5 days after Monday 03-03, on Saturday 03-08, and
+    # moves to Monday 03-10, when 10.00 of the 30.00 is paid. 10 days in
+    # state later, on Thursday 03-20, the remaining 20.00 is written off.
+    assert total.written_off == {"EUR": Decimal("20.00")}
+    assert total.open_at_end == {}
+    assert dict(total.final_states) == {"written_off": 1}
+    claim = engine.store.conn.execute(
+        "SELECT open_amount, settled_on FROM claims WHERE id = 'W'"
+    ).fetchone()
+    assert claim == ("0.00", "2025-03-20")
+    (item,) = [m for m in engine.measures("W") if m.measure == "give_up"]
+    # The run carries the write-off out itself: nothing waits in the outbox.
+    assert (item.status, item.open_amount) == ("done", Money(Decimal("20.00"), "EUR"))
