@@ -656,16 +656,9 @@ class ChargeBook:
         since = claim.due_date + ONE_DAY
         switched = not claim.interest and claim.claim_id not in self._switched
         if switched:
-            self._switched[claim.claim_id] = (
-                _stored_terms(measure.interest),
-                since.isoformat(),
-            )
-            log.debug(
-                "claim %s: %s interest from %s",
-                claim.claim_id,
-                _stored_terms(measure.interest),
-                since,
-            )
+            terms = _stored_terms(measure.interest)
+            self._switched[claim.claim_id] = (terms, since.isoformat())
+            log.debug("claim %s: %s interest from %s", claim.claim_id, terms, since)
         if switched and _owes_flat_fee(measure.interest, debtor, claim.currency):
             flat = round_charge(FLAT_FEE.amount, claim.currency, self.step)
             self._insert(
