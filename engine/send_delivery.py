@@ -18,6 +18,7 @@ import attrs
 from dunlang import Policy
 
 from . import plans
+from .calendar import calendar_for
 from .interest import InterestError
 from .notices import Notice, NoticeError
 from .outbox import (
@@ -61,6 +62,15 @@ log = logging.getLogger(__name__)
 SETTLED = "not sent: the claim was settled before the notice went out"
 
 
+def pay_by_day(policy: Policy, on: dt.date, days: int | None) -> dt.date | None:
+    """The day notices sent on `on` ask for payment by: `days` later, moved to
+    the next business day of the policy's calendar; None without `days`."""
+    if days is None:
+        return None
+    calendar = calendar_for(policy.header.calendar)
+    return calendar.next_business_day(on + dt.timedelta(days=days))
+
+
 class Sending:
     """One send: the store, the policy, the settings and the open connections."""
 
@@ -79,6 +89,7 @@ class Sending:
         self.renderer = renderer
         self.mailer = Mailer(settings.smtp) if settings.smtp else None
         self.handlers: dict[str, MeasureHandler | PluginError] = {}
+        self.pay_by = pay_by_day(policy, on, settings.pay_within)
 
     def mark(
         self,
@@ -168,6 +179,7 @@ class Sending:
                 claims,
                 self.policy.header.rounding,
                 overdue,
+                pay_by=self.pay_by,
             )
             if channel == LETTER:
                 return self.letter(plan, notice)

@@ -68,9 +68,12 @@ def build_notice(
     claims: dict[str, Claim],
     rounding: Decimal | None = None,
     overdue: dict[str, Money] | None = None,
+    *,
+    pay_by: dt.date | None = None,
 ) -> Notice:
     """The notice of a plan; `overdue` holds, for claims under a payment plan,
-    the overdue part of the instalments, which is asked for instead."""
+    the overdue part of the instalments, which is asked for instead; `pay_by`
+    the day by which the customer is asked to pay."""
     overdue = overdue or {}
     levels = levels_by_transition(conn, plan.items)
     charges = charges_as_of(conn, list(claims), on, rounding)
@@ -101,4 +104,5 @@ def build_notice(
         on,
         lines,
         run_id=plan.run_id,
+        pay_by=pay_by,
     )

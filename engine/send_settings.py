@@ -45,6 +45,11 @@ class SendSettings:
     templates: Path | None = None
     smtp: SmtpSettings | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    pay_within: int | None = None
+    """Days the customer has to pay, counted from the day of sending: each
+    notice asks for payment by that day (the next business day of the
+    policy's calendar if it is none). None: the templates word it without a
+    date."""
 
 
 _SENDER_FIELDS = {field.name for field in attrs.fields(Sender)}

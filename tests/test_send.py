@@ -190,6 +190,62 @@ def test_sending_again_sends_nothing(tmp_path: Path) -> None:
     assert deliveries.fetchone()[0] == 1
 
 
+def test_a_payment_deadline_is_named_and_moved_to_a_business_day(
+    tmp_path: Path,
+) -> None:
+    """Sent Thursday 2024-03-07 with 16 days to pay: Saturday 03-23, so Monday."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+
+    engine.send(SEND_DAY, settings(tmp_path, pay_within=16))
+
+    # 2024-03-07 + 16 days = Saturday 2024-03-23; the next business day of the
+    # policy's calendar (DE) is Monday 2024-03-25.
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    assert "by March 25, 2024" in html
+    assert "within the next few days" not in html
+    assert "by March 25, 2024" in pdf_text(
+        (tmp_path / "letters" / "1-K2.pdf").read_bytes()
+    )
+
+
+def test_without_a_payment_period_the_notice_names_no_date(tmp_path: Path) -> None:
+    """No --pay-within: the template's wording without a date."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+
+    engine.send(SEND_DAY, settings(tmp_path))
+
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    assert "within the next few days" in html
+    assert "2024" not in html.split("Please transfer", 1)[1].split("</p>", 1)[0]
+
+
+def test_the_payment_period_on_the_command_line(tmp_path: Path) -> None:
+    """`--pay-within 14` from Thursday 03-07 asks for payment by Thursday 03-21."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    engine.close()
+    arguments = [
+        "send",
+        "--policy",
+        str(tmp_path / "sending.dun"),
+        "--db",
+        str(tmp_path / "send.db"),
+        "--on",
+        SEND_DAY.isoformat(),
+        "--out",
+        str(tmp_path / "letters"),
+    ]
+
+    code, out = invoke(*arguments, "--pay-within", "-1")
+    assert code == 2
+    assert "--pay-within" in out and "-1" in out
+
+    code, out = invoke(*arguments, "--pay-within", "14")
+    assert code == 0, out
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    # 2024-03-07 + 14 days = Thursday 2024-03-21, a business day in Germany.
+    assert "by March 21, 2024" in html
+
+
 def test_a_second_send_meanwhile_stops_and_sends_nothing(tmp_path: Path) -> None:
     """While a send holds the database's send lock, another one sends nothing."""
     engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])

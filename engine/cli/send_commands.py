@@ -127,6 +127,13 @@ def _smtp(
     type=click.IntRange(min=1),
     help="Failed items are tried again until they failed this often.",
 )
+@click.option(
+    "--pay-within",
+    type=click.IntRange(min=0, max=365),
+    metavar="DAYS",
+    help="Ask for payment by this many days after the day of sending (the "
+    "next business day if that is none); without it the notices name no date.",
+)
 @db_option
 def send_command(
     policy_path: str,
@@ -144,6 +151,7 @@ def send_command(
     smtp_password: str | None,
     smtp_timeout: float,
     max_attempts: int,
+    pay_within: int | None,
     db_path: str,
 ) -> None:
     """Send the pending letters, e-mails and plug-in measures of the outbox."""
@@ -167,6 +175,7 @@ def send_command(
         Path(templates) if templates else None,
         smtp,
         max_attempts,
+        pay_within,
     )
 
     store = open_store(db_path, create=False)
