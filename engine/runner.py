@@ -8,6 +8,10 @@ on the day a step falls due does not get that step), then at most one timed
 step. Timers are computed from dates, so a missed day is caught up; each claim
 keeps the date it must next be looked at (`next_check`), so a run reads only
 the claims that are due, changed, or have new payments or events.
+
+This module reads the claims in batches, each in the transaction that writes
+it back, and writes the moves, outbox items, charges and claim updates;
+`engine.stepping.ClaimStepper` decides for each claim.
 """
 
 from __future__ import annotations
