@@ -40,7 +40,7 @@ from dunlang.model import Money
 
 from .calls import customer_phone, money_text
 from .charges import charges_summary
-from .interest import InterestError
+from .interest import BaseRateTable, InterestError
 from .mapping import (
     AmountParser,
     BadValue,
@@ -150,6 +150,7 @@ def export_handover(
     out_dir: str | Path = ".",
     form: str = "csv",
     at: dt.datetime | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> list[HandoverFile]:
     """Hand every pending agency item (of one agency, or all) over, one file each.
 
@@ -160,6 +161,8 @@ def export_handover(
     claim is settled, or already with that agency, is closed without a file row.
     An item queued by a run after `on`, or whose claim or customer is on hold
     on `on`, is left pending and untouched (`HandoverFile.held_back`).
+    Interest not yet booked is worked out with `base_rates` (default: the
+    bundled table).
     """
     if form not in FORMATS:
         raise ValueError(f"{quote(form)} is not a handover format ({one_of(FORMATS)})")
@@ -176,13 +179,20 @@ def export_handover(
         names = [name for name in names if name == agency]
     if not names:
         return []
-    _check_interest(store.conn, names, on)
+    _check_interest(store.conn, names, on, base_rates)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = at or dt.datetime.now(dt.UTC)
-    return [_export_one(store, name, on, folder, form, stamp) for name in names]
+    return [
+        _export_one(store, name, on, folder, form, stamp, base_rates) for name in names
+    ]
 
 
-def _check_interest(conn: sqlite3.Connection, agencies: list[str], on: dt.date) -> None:
+def _check_interest(
+    conn: sqlite3.Connection,
+    agencies: list[str],
+    on: dt.date,
+    base_rates: BaseRateTable | None = None,
+) -> None:
     """Refuse the export, before anything is written, when the interest of an
     open claim waiting for these agencies cannot be computed on `on`: a
     handover with wrong interest must not leave."""
@@ -197,7 +207,7 @@ def _check_interest(conn: sqlite3.Connection, agencies: list[str], on: dt.date) 
         )
     ]
     try:
-        charges_summary(conn, claims, on)
+        charges_summary(conn, claims, on, base_rates=base_rates)
     except InterestError as error:
         raise HandoverError(
             f"nothing was handed over: {interest_problem(error)}"
@@ -211,6 +221,7 @@ def _export_one(
     folder: Path,
     form: str,
     stamp: dt.datetime,
+    base_rates: BaseRateTable | None = None,
 ) -> HandoverFile:
     """One agency's file, with its records, in one transaction."""
     written: list[Path] = []
@@ -254,7 +265,7 @@ def _export_one(
         if not chosen:
             return HandoverFile(agency, on, (), (), tuple(skipped), held)
 
-        rows = _handover_rows(conn, list(chosen), on)
+        rows = _handover_rows(conn, list(chosen), on, base_rates)
         paths = _file_names(folder, agency, on, form)
         document = str(paths[0])
         for row in rows:
@@ -292,7 +303,10 @@ def _removed_on_failure(store: Store, written: list[Path]) -> Iterator[None]:
 
 
 def _handover_rows(
-    conn: sqlite3.Connection, claims: list[str], on: dt.date
+    conn: sqlite3.Connection,
+    claims: list[str],
+    on: dt.date,
+    base_rates: BaseRateTable | None = None,
 ) -> list[dict[str, Any]]:
     """One row per claim, sorted by due date and claim id."""
     marks = ", ".join("?" for _ in claims)
@@ -303,7 +317,7 @@ def _handover_rows(
         f"WHERE c.id IN ({marks}) ORDER BY c.due_date, c.id",
         claims,
     ).fetchall()
-    charges = charges_summary(conn, claims, on)
+    charges = charges_summary(conn, claims, on, base_rates=base_rates)
 
     rows = []
     for claim, customer, name, address, email, attributes, currency, *rest in found:

@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
+
 from dunlang import Policy, load_policy
 from dunlang.model import Money
 
@@ -76,6 +78,7 @@ class Engine:
         bundled one; see `load_base_rates`)."""
         self.store = store
         self.policy = policy
+        self.base_rates = base_rates
         self._runner = Runner(
             store, policy, batch_size=batch_size, base_rates=base_rates
         )
@@ -134,10 +137,14 @@ class Engine:
         run_id: int | None = None,
         dry_run: bool = False,
     ) -> SendReport:
-        """Send the outbox's pending letters, e-mails and plug-in measures."""
+        """Send the outbox's pending letters, e-mails and plug-in measures.
+        Interest not yet booked is worked out with the settings' base rate
+        table, else the engine's."""
         # Rendering loads Jinja2 and the PDF library: only when sending.
         from .sending import send_outbox
 
+        if settings.base_rates is None and self.base_rates is not None:
+            settings = attrs.evolve(settings, base_rates=self.base_rates)
         return send_outbox(
             self.store, self.policy, on, settings, run_id=run_id, dry_run=dry_run
         )
@@ -348,7 +355,7 @@ class Engine:
     def calls(self, on: dt.date, *, queue: str | None = None) -> list[CallItem]:
         """The call list: pending and failed phone measures, oldest and largest
         first, with fees and interest as of `on`."""
-        return call_list(self.store.conn, on, queue=queue)
+        return call_list(self.store.conn, on, queue=queue, base_rates=self.base_rates)
 
     def record_call(
         self,
@@ -384,7 +391,12 @@ class Engine:
     ) -> list[HandoverFile]:
         """Hand the pending agency measures over, one file per agency."""
         return export_handover(
-            self.store, on, agency=agency, out_dir=out_dir, form=form
+            self.store,
+            on,
+            agency=agency,
+            out_dir=out_dir,
+            form=form,
+            base_rates=self.base_rates,
         )
 
     def import_agency_report(self, path: str, agency: str) -> AgencyReportResult:

@@ -32,7 +32,7 @@ from dunlang.model import Money
 
 from . import plans
 from .charges import charges_summary
-from .interest import InterestError
+from .interest import BaseRateTable, InterestError
 from .mapping import quote, too_precise
 from .measures import round_money
 from .outbox import (
@@ -156,19 +156,28 @@ def customer_phone(attributes: str | None) -> str | None:
 
 
 def call_list(
-    conn: sqlite3.Connection, on: dt.date, *, queue: str | None = None
+    conn: sqlite3.Connection,
+    on: dt.date,
+    *,
+    queue: str | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> list[CallItem]:
     """The phone items still to call (pending or failed), oldest and largest first.
 
     Claims that are settled are left out: there is nothing to call about.
     Sorted by days overdue (most first), then open amount (largest first), then
-    claim id and item, so the list reads the same on every call.
+    claim id and item, so the list reads the same on every call. Interest not
+    yet booked is worked out with `base_rates` (default: the bundled table).
     """
-    return list(calls_on(conn, on, queue=queue).items)
+    return list(calls_on(conn, on, queue=queue, base_rates=base_rates).items)
 
 
 def calls_on(
-    conn: sqlite3.Connection, on: dt.date, *, queue: str | None = None
+    conn: sqlite3.Connection,
+    on: dt.date,
+    *,
+    queue: str | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> CallList:
     """The call list of a day (as `call_list`), and the phone items left off it:
     those queued by a run after `on` and those of claims on hold on `on`."""
@@ -193,7 +202,7 @@ def calls_on(
     )
     aside = {ident for group in held for ident in group.items}
     rows = [row[:16] for row in rows if row[0] not in aside]
-    charges, problem = _charges(conn, sorted({row[2] for row in rows}), on)
+    charges, problem = _charges(conn, sorted({row[2] for row in rows}), on, base_rates)
     overdue = plans.overdue_on(
         conn,
         list({row[2]: Money(Decimal(row[9]), row[10]) for row in rows}.items()),
@@ -234,7 +243,10 @@ def calls_on(
 
 
 def _charges(
-    conn: sqlite3.Connection, claims: Sequence[str], on: dt.date
+    conn: sqlite3.Connection,
+    claims: Sequence[str],
+    on: dt.date,
+    base_rates: BaseRateTable | None = None,
 ) -> tuple[dict[str, tuple[Money, Money | None]], str | None]:
     """Fees and interest per claim on `on`; interest None where it cannot be
     computed (a base rate table that ends before `on`), and why."""
@@ -242,7 +254,7 @@ def _charges(
     problem = None
     for claim in claims:
         try:
-            owed = charges_summary(conn, [claim], on)[claim]
+            owed = charges_summary(conn, [claim], on, base_rates=base_rates)[claim]
         except InterestError as error:
             problem = problem or interest_problem(error)
             found[claim] = (_open_fees(conn, claim, on), None)

@@ -228,12 +228,14 @@ def charges_summary(
     on: dt.date,
     *,
     rounding: Decimal | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> dict[str, ClaimCharges]:
     """Fees and interest each claim owes on `on`, by claim id.
 
     Interest not yet booked accrues on the open principal up to `on` (or up to
     the day the principal was paid); `rounding` is the policy's cash rounding
-    step for that accrued amount. An unknown claim id is an error.
+    step for that accrued amount, `base_rates` the base rate table (default:
+    the bundled one). An unknown claim id is an error.
     """
     found: dict[str, ClaimCharges] = {}
     for claim_id in dict.fromkeys(claim_ids):
@@ -278,6 +280,7 @@ def charges_summary(
                 currency,
                 debtor,
                 last_day,
+                base_rates,
             )
             interest += round_charge(breakdown.interest.amount, currency, rounding)
 

@@ -16,7 +16,7 @@ from attrs import define, field, frozen
 from dunlang.model import Policy
 
 from .charges import CANCELLED, charges_summary
-from .interest import InterestError
+from .interest import BaseRateTable, InterestError
 from .measures import round_money
 from .store import Store
 
@@ -31,7 +31,13 @@ def _add(amounts: Amounts, currency: str, amount: Decimal) -> None:
     amounts[currency] = amounts.get(currency, Decimal(0)) + amount
 
 
-def _add_interest_accrued(conn: Any, policy: Policy, end: dt.date, both: Any) -> None:
+def _add_interest_accrued(
+    conn: Any,
+    policy: Policy,
+    end: dt.date,
+    both: Any,
+    base_rates: BaseRateTable | None = None,
+) -> None:
     """Default interest a measure switched on and no run has booked yet (the
     principal is still open at the end, or its rate waits for the base rate
     table): what it comes to on the period's last day."""
@@ -44,9 +50,13 @@ def _add_interest_accrued(conn: Any, policy: Policy, end: dt.date, both: Any) ->
     ).fetchall()
     for ident, group in rows:
         try:
-            owed = charges_summary(conn, [ident], end, rounding=policy.header.rounding)[
-                ident
-            ]
+            owed = charges_summary(
+                conn,
+                [ident],
+                end,
+                rounding=policy.header.rounding,
+                base_rates=base_rates,
+            )[ident]
         except InterestError:
             for figures in both(group):
                 figures.interest_not_computed += 1
@@ -288,7 +298,13 @@ class Report:
         return rows
 
 
-def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> Report:
+def build_report(
+    store: Store,
+    policy: Policy,
+    start: dt.date,
+    end: dt.date,
+    base_rates: BaseRateTable | None = None,
+) -> Report:
     """The figures of the period from `start` to `end` (both included)."""
     conn = store.conn
     first, last = start.isoformat(), end.isoformat()
@@ -398,7 +414,7 @@ def build_report(store: Store, policy: Policy, start: dt.date, end: dt.date) -> 
         booked = "interest" if kind == "interest" else "fees"
         for figures in both(group):
             _add(getattr(figures, booked), currency, Decimal(amount))
-    _add_interest_accrued(conn, policy, end, both)
+    _add_interest_accrued(conn, policy, end, both, base_rates)
     _add_written_off(conn, first, last, both)
 
     ordered = {name: groups[name] for name in sorted(groups)}

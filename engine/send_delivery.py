@@ -180,6 +180,7 @@ class Sending:
                 self.policy.header.rounding,
                 overdue,
                 pay_by=self.pay_by,
+                base_rates=self.settings.base_rates,
             )
             if channel == LETTER:
                 return self.letter(plan, notice)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from .charges import charges_summary
+from .interest import BaseRateTable
 from .notices import Notice, NoticeClaim, NoticeCustomer, Sender
 from .outbox import OutboxItem
 from .records import Claim, Money
@@ -24,9 +25,12 @@ def charges_as_of(
     claim_ids: Sequence[str],
     on: dt.date,
     rounding: Decimal | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> dict[str, tuple[Money | None, Money | None]]:
     """Fees and interest per claim as of a day: (fees, interest), None when none."""
-    summary = charges_summary(conn, list(claim_ids), on, rounding=rounding)
+    summary = charges_summary(
+        conn, list(claim_ids), on, rounding=rounding, base_rates=base_rates
+    )
     return {
         claim_id: (_nonzero(entry.fees), _nonzero(entry.interest))
         for claim_id, entry in summary.items()
@@ -70,13 +74,14 @@ def build_notice(
     overdue: dict[str, Money] | None = None,
     *,
     pay_by: dt.date | None = None,
+    base_rates: BaseRateTable | None = None,
 ) -> Notice:
     """The notice of a plan; `overdue` holds, for claims under a payment plan,
     the overdue part of the instalments, which is asked for instead; `pay_by`
     the day by which the customer is asked to pay."""
     overdue = overdue or {}
     levels = levels_by_transition(conn, plan.items)
-    charges = charges_as_of(conn, list(claims), on, rounding)
+    charges = charges_as_of(conn, list(claims), on, rounding, base_rates)
     latest: dict[str, OutboxItem] = {}
     for item in sorted(plan.items, key=lambda i: (i.transition_id, i.id)):
         if item.claim_id in claims:

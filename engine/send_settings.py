@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 from attrs import field, frozen
 
+from .interest import BaseRateTable
 from .notices import Sender
 
 DEFAULT_MAX_ATTEMPTS = 5
@@ -45,6 +46,8 @@ class SendSettings:
     templates: Path | None = None
     smtp: SmtpSettings | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    base_rates: BaseRateTable | None = None
+    """The base rate table for the interest notices show (default: bundled)."""
     pay_within: int | None = None
     """Days the customer has to pay, counted from the day of sending: each
     notice asks for payment by that day (the next business day of the

@@ -62,4 +62,4 @@ def simulate(
         log.debug("%s: %d transitions", day, result.transitions)
         if on_day is not None:
             on_day(day)
-    return build_report(store, policy, start, end)
+    return build_report(store, policy, start, end, base_rates)

@@ -458,3 +458,33 @@ def test_export_holds_back_a_claim_paid_since_the_run(tmp_path: Path) -> None:
         "1 item held back: payments or events recorded since the last run "
         "(run again first)"
     ]
+
+
+def test_export_takes_a_base_rate_table(tmp_path: Path) -> None:
+    """On 2027-02-01 with a table of the user's, the interest is worked out."""
+    handed(tmp_path).close()
+    db = str(tmp_path / "test.db")
+    out = tmp_path / "out"
+    rates = tmp_path / "rates.csv"
+    # 3.00 % in every half-year from the second of 2024 to the first of 2027.
+    halves = [f"{year}-{month}-01" for year in (2025, 2026) for month in ("01", "07")]
+    rates.write_text(
+        "valid_from,rate_percent\n"
+        + "".join(f"{start},3.00\n" for start in ["2024-07-01", *halves, "2027-01-01"]),
+        encoding="utf-8",
+    )
+
+    code, text = invoke(
+        "agency", "export", "--out", str(out), "--on", "2027-02-01",
+        "--base-rates", str(rates), "--db", db,
+    )  # fmt: skip
+
+    assert code == 0, text
+    with (out / "handover-inkasso-2027-02-01.csv").open(encoding="utf-8") as file:
+        rows = {row["claim_id"]: row for row in csv.DictReader(file)}
+    # 3.00 + 9 = 12.00 % from 2025-01-02 to 2027-02-01; the rate never
+    # changes, so the parts are the calendar years (docs/interest.md): 364,
+    # 365 and 32 days, each amount x 12 % x days / 365 rounded:
+    # A, 300.00: 35.90 + 36.00 + 3.16 = 75.06;
+    # E, 600.00: 71.80 + 72.00 + 6.31 = 150.11.
+    assert (rows["A"]["interest"], rows["E"]["interest"]) == ("75.06", "150.11")

@@ -467,6 +467,52 @@ def test_call_list_past_the_base_rates_shows_interest_as_unknown(
     assert by_claim["A"]["interest"] == ""
 
 
+def test_call_list_takes_a_base_rate_table(tmp_path: Path) -> None:
+    """With a table of the user's reaching 2027, A's interest on 2027-02-01 is known."""
+    engine = called(tmp_path, last="2025-01-14")
+    engine.close()
+    rates = tmp_path / "rates.csv"
+    rates.write_text(
+        "valid_from,rate_percent\n"
+        + "".join(
+            f"{start},3.00\n"
+            for start in (
+                "2024-07-01",
+                "2025-01-01",
+                "2025-07-01",
+                "2026-01-01",
+                "2026-07-01",
+                "2027-01-01",
+            )
+        ),
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "calls",
+            "--on",
+            "2027-02-01",
+            "--format",
+            "json",
+            "--base-rates",
+            str(rates),
+            "--db",
+            str(tmp_path / "test.db"),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    by_claim = {row["claim_id"]: row for row in json.loads(result.stdout)}
+    # A (business, 300.00 due 2025-01-01): 3.00 + 9 = 12.00 % from 2025-01-02
+    # to 2027-02-01; the rate never changes, so the parts are the calendar
+    # years (docs/interest.md): 364 days 35.90, 365 days 36.00 and 32 days
+    # 3.16 = 75.06 (300.00 x 12 % x days / 365 each, rounded).
+    assert (by_claim["A"]["fees"], by_claim["A"]["interest"]) == ("45.00", "75.06")
+
+
 def test_call_list_asks_for_the_overdue_part_of_a_payment_plan(
     tmp_path: Path,
 ) -> None:

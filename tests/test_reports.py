@@ -264,3 +264,27 @@ def test_a_write_off_measure_settles_the_claim_and_counts_as_written_off(
     (item,) = [m for m in engine.measures("W") if m.measure == "give_up"]
     # The run carries the write-off out itself: nothing waits in the outbox.
     assert (item.status, item.open_amount) == ("done", Money(Decimal("20.00"), "EUR"))
+
+
+def test_interest_accrued_at_the_end_uses_the_given_base_rate_table(
+    tmp_path: Path,
+) -> None:
+    """Unpaid on 2027-01-08: 8.93 for December and 2.41 for January 1 to 8.
+
+    31 days (12-01..12-31) at 1.52 + 9 = 10.52 %: 1000.00 x 10.52 % x 31/365
+    = 8.9348 -> 8.93; 8 days (01-01..01-08) at 2.00 + 9 = 11.00 %: 1000.00 x
+    11.00 % x 8/365 = 2.4110 -> 2.41; together 11.34, accrued and not booked.
+    """
+    rates = tmp_path / "rates.csv"
+    rates.write_text(
+        "valid_from,rate_percent\n2026-01-01,1.27\n2026-07-01,1.52\n2027-01-01,2.00\n",
+        encoding="utf-8",
+    )
+    arguments = simulation_files(tmp_path)
+    arguments[arguments.index("2027-01-31")] = "2027-01-08"
+
+    result = CliRunner().invoke(cli, [*arguments, "--base-rates", str(rates)])
+
+    assert result.exit_code == 0, result.output
+    assert "  interest accrued      11.34 EUR\n" in result.output
+    assert "interest not computed" not in result.output

@@ -19,6 +19,7 @@ from filelock import FileLock
 import dunlang
 from engine import Claim, Customer, Engine, Event, Money, Payment, Store
 from engine.cli.main import cli
+from engine.interest import load_base_rates
 from engine.notices import Sender
 from engine.outbox import OutboxItem
 from engine.plugins import MeasureHandler
@@ -244,6 +245,45 @@ def test_the_payment_period_on_the_command_line(tmp_path: Path) -> None:
     html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
     # 2024-03-07 + 14 days = Thursday 2024-03-21, a business day in Germany.
     assert "by March 21, 2024" in html
+
+
+def test_notices_work_interest_out_with_the_given_base_rate_table(
+    tmp_path: Path,
+) -> None:
+    """Sent on 2027-02-01, past the bundled table: with a table of the user's,
+    the letter shows the interest accrued; without one, it waits."""
+    text = POLICY.replace(
+        'letter "reminder" fee 5.00 EUR', 'letter "reminder" interest statutory'
+    )
+    engine = outbox_engine(
+        tmp_path, [letter_customer()], [claim("B", "K2", "250.00")], text
+    )
+    on = dt.date(2027, 2, 1)  # a Monday
+    # 3.00 % in every half-year from 2024 to the first of 2027.
+    halves = [
+        f"{year}-{month}-01" for year in (2024, 2025, 2026) for month in ["01", "07"]
+    ]
+    rates = tmp_path / "rates.csv"
+    rates.write_text(
+        "valid_from,rate_percent\n"
+        + "".join(f"{start},3.00\n" for start in [*halves, "2027-01-01"]),
+        encoding="utf-8",
+    )
+
+    waiting = engine.send(on, settings(tmp_path))
+    assert [delivery.status for delivery in waiting.deliveries] == ["failed"]
+
+    sent = engine.send(on, settings(tmp_path, base_rates=load_base_rates(rates)))
+
+    assert [delivery.status for delivery in sent.deliveries] == ["sent"]
+    html = (tmp_path / "letters" / "1-K2.html").read_text(encoding="utf-8")
+    # K2 is a business: 3.00 + 9 = 12.00 % on 250.00 from 2024-03-02 to
+    # 2027-02-01; the rate never changes, so the parts are the calendar years
+    # (docs/interest.md), each 250.00 x 12 % x days / 365 rounded: 305 days
+    # 25.07, 365 days 30.00, 365 days 30.00 and 32 days 2.63 = 87.70. The
+    # flat fee is 40.00.
+    assert "€87.70" in html
+    assert "€40.00" in html
 
 
 def test_a_second_send_meanwhile_stops_and_sends_nothing(tmp_path: Path) -> None:

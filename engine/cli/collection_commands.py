@@ -16,8 +16,10 @@ from .options import (
     AMOUNT,
     DATE,
     acting_user,
+    base_rates_option,
     check_places,
     db_option,
+    load_base_rates_or_exit,
     open_store,
     quiet,
 )
@@ -51,12 +53,14 @@ def _plural(number: int, word: str) -> str:
     type=DATE,
     help="The day the days overdue, fees and interest are counted to (default: today).",
 )
+@base_rates_option
 @db_option
 def calls_command(
     queue: str | None,
     form: str,
     output: str | None,
     on: dt.date | None,
+    base_rates_path: str | None,
     db_path: str,
 ) -> None:
     """List who to call, why and how much: pending and failed phone measures.
@@ -64,8 +68,11 @@ def calls_command(
     Oldest first (most days overdue), then the largest open amount. Calls of
     claims on hold, and calls queued by a run after --on, are left off.
     """
+    base_rates = load_base_rates_or_exit(base_rates_path)
     with open_store(db_path, create=False) as store:
-        listed = calls_on(store.conn, on or dt.date.today(), queue=queue)
+        listed = calls_on(
+            store.conn, on or dt.date.today(), queue=queue, base_rates=base_rates
+        )
     if listed.interest_problem and not quiet():
         click.echo(f"warning: {listed.interest_problem}", err=True)
     items = listed.items
@@ -185,15 +192,27 @@ def agency_group() -> None:
     help="The day of the handover; fees and interest are counted to it "
     "(default: today).",
 )
+@base_rates_option
 @db_option
 def export_command(
-    agency: str | None, out_dir: str, form: str, on: dt.date | None, db_path: str
+    agency: str | None,
+    out_dir: str,
+    form: str,
+    on: dt.date | None,
+    base_rates_path: str | None,
+    db_path: str,
 ) -> None:
     """Write one file per agency of the pending agency measures, marked sent."""
+    base_rates = load_base_rates_or_exit(base_rates_path)
     with open_store(db_path, create=False) as store:
         try:
             done = export_handover(
-                store, on or dt.date.today(), agency=agency, out_dir=out_dir, form=form
+                store,
+                on or dt.date.today(),
+                agency=agency,
+                out_dir=out_dir,
+                form=form,
+                base_rates=base_rates,
             )
         except (ImportFailed, HandoverError) as failure:
             raise click.ClickException(str(failure)) from None

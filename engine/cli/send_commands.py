@@ -26,7 +26,16 @@ from ..sending import (
     load_sender,
     send_outbox,
 )
-from .options import DATE, db_option, load_or_exit, open_store, policy_option, quiet
+from .options import (
+    DATE,
+    base_rates_option,
+    db_option,
+    load_base_rates_or_exit,
+    load_or_exit,
+    open_store,
+    policy_option,
+    quiet,
+)
 
 SHOWN_ITEMS = 20
 """At most this many item numbers in one line of the summary."""
@@ -134,6 +143,7 @@ def _smtp(
     help="Ask for payment by this many days after the day of sending (the "
     "next business day if that is none); without it the notices name no date.",
 )
+@base_rates_option
 @db_option
 def send_command(
     policy_path: str,
@@ -152,6 +162,7 @@ def send_command(
     smtp_timeout: float,
     max_attempts: int,
     pay_within: int | None,
+    base_rates_path: str | None,
     db_path: str,
 ) -> None:
     """Send the pending letters, e-mails and plug-in measures of the outbox."""
@@ -175,7 +186,8 @@ def send_command(
         Path(templates) if templates else None,
         smtp,
         max_attempts,
-        pay_within,
+        base_rates=load_base_rates_or_exit(base_rates_path),
+        pay_within=pay_within,
     )
 
     store = open_store(db_path, create=False)
