@@ -288,7 +288,11 @@ def _open_charges(runner: Runner, claim: dict[str, Any], as_of: dt.date) -> list
     if claim.get("interest") and not booked_interest and not claim["settled_on"]:
         try:
             summary = charges_summary(
-                conn, [claim["id"]], as_of, rounding=runner.policy.header.rounding
+                conn,
+                [claim["id"]],
+                as_of,
+                rounding=runner.policy.header.rounding,
+                base_rates=runner.charges.base_rates,
             )[claim["id"]]
         except (ChargesError, InterestError) as error:
             lines.append(f"interest runs since {claim['interest_since']}; {error}.")

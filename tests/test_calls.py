@@ -551,3 +551,26 @@ def test_calls_hold_back_a_claim_paid_since_the_run(tmp_path: Path) -> None:
         "1 item held back: payments or events recorded since the last run "
         "(run again first)"
     ]
+
+
+def test_why_takes_a_base_rate_table(tmp_path: Path) -> None:
+    """`why --base-rates` gives the interest accrued on a day past the bundled table."""
+    engine = called(tmp_path, last="2025-01-14")
+    engine.close()
+    (tmp_path / "c.dun").write_text(COLLECTION, encoding="utf-8")
+    rates = tmp_path / "rates.csv"
+    halves = ["2024-07-01", "2025-01-01", "2025-07-01", "2026-01-01", "2026-07-01"]
+    rates.write_text(
+        "valid_from,rate_percent\n"
+        + "".join(f"{start},3.00\n" for start in [*halves, "2027-01-01"]),
+        encoding="utf-8",
+    )
+    arguments = ["why", "A", "--as-of", "2027-02-01", "--policy"]
+    arguments += [str(tmp_path / "c.dun"), "--db", str(tmp_path / "test.db")]
+
+    result = CliRunner().invoke(cli, [*arguments, "--base-rates", str(rates)])
+
+    assert result.exit_code == 0, result.output
+    # As in the call list: 35.90 + 36.00 + 3.16 = 75.06 (12.00 % on 300.00,
+    # parts at each 1 January).
+    assert "interest runs since 2025-01-02: 75.06 EUR so far" in result.output

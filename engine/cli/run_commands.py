@@ -188,16 +188,23 @@ def history_command(claim_id: str, policy_path: str | None, db_path: str) -> Non
     type=DATE,
     help="The day to explain for (default: the day after the last run).",
 )
+@base_rates_option
 @db_option
 def why_command(
-    claim_id: str, policy_path: str | None, as_of: dt.date | None, db_path: str
+    claim_id: str,
+    policy_path: str | None,
+    as_of: dt.date | None,
+    base_rates_path: str | None,
+    db_path: str,
 ) -> None:
     """Explain where a claim stands, why, and what happens next and when."""
+    base_rates = load_base_rates_or_exit(base_rates_path)
     store = open_store(db_path, create=False)
     try:
         policy, next_day = _policy_of_last_run(store, policy_path)
         day = as_of if as_of else next_day
-        explanation = explain(Runner(store, policy), claim_id, day)
+        runner = Runner(store, policy, base_rates=base_rates)
+        explanation = explain(runner, claim_id, day)
     except UnknownClaim:
         raise click.ClickException(f"no claim `{claim_id}` in {db_path}") from None
     finally:
