@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -136,7 +137,9 @@ def _only_sender(store: Store) -> Iterator[None]:
     if store.path == ":memory:":
         yield
         return
-    path = f"{store.path}{SEND_LOCK_SUFFIX}"
+    # The file itself, however it was reached (a link, another relative path):
+    # every send to one database must meet the same lock.
+    path = f"{os.path.realpath(store.path)}{SEND_LOCK_SUFFIX}"
     lock = FileLock(path)
     try:
         lock.acquire(timeout=0)

@@ -321,6 +321,23 @@ def test_a_second_send_meanwhile_stops_and_sends_nothing(tmp_path: Path) -> None
     assert (tmp_path / "letters" / "1-K2.pdf").exists()
 
 
+def test_the_send_lock_holds_for_a_database_reached_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """A send through a symbolic link to the database meets the same lock."""
+    engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
+    database = tmp_path / "send.db"
+    link = tmp_path / "alias.db"
+    link.symlink_to(database)
+    aliased = Engine(Store.open(link, create=False), engine.policy)
+
+    with FileLock(f"{database}{SEND_LOCK_SUFFIX}"):  # a send on the real path
+        with pytest.raises(SendingError, match="another send is working on"):
+            aliased.send(SEND_DAY, settings(tmp_path))
+    assert not (tmp_path / "letters").exists()
+    assert not (tmp_path / f"alias.db{SEND_LOCK_SUFFIX}").exists()
+
+
 def test_a_customer_without_any_address_is_undeliverable(tmp_path: Path) -> None:
     """No e-mail and no postal address: undeliverable with a clear detail, no file."""
     engine = outbox_engine(
