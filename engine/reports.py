@@ -19,6 +19,7 @@ from .charges import CANCELLED, charges_summary
 from .interest import BaseRateTable, InterestError
 from .measures import round_money
 from .store import Store
+from .writeoffs import recovered, write_offs
 
 AGE_BUCKETS = ("not yet due", "0-30", "31-60", "61-90", "over 90")
 TOTAL = "(all groups)"
@@ -37,10 +38,12 @@ def _add_interest_accrued(
     end: dt.date,
     both: Any,
     base_rates: BaseRateTable | None = None,
+    written_off: frozenset[str] = frozenset(),
 ) -> None:
     """Default interest a measure switched on and no run has booked yet (the
     principal is still open at the end, or its rate waits for the base rate
-    table): what it comes to on the period's last day."""
+    table): what it comes to on the period's last day. The interest of a
+    claim still written off is written off with it."""
     rows = conn.execute(
         "SELECT c.id, c.group_name FROM claims c WHERE c.interest IS NOT NULL "
         "AND c.interest_since <= ? AND NOT EXISTS (SELECT 1 FROM charges g "
@@ -49,6 +52,8 @@ def _add_interest_accrued(
         (end.isoformat(), end.isoformat()),
     ).fetchall()
     for ident, group in rows:
+        if ident in written_off:
+            continue
         try:
             owed = charges_summary(
                 conn,
@@ -66,36 +71,19 @@ def _add_interest_accrued(
                 _add(figures.interest_accrued, owed.currency, owed.interest.amount)
 
 
+FIRST_DAY = "1900-01-01"
+"""Before any date a claim can have (the importer accepts 1900 to 2199)."""
+
+
 def _add_written_off(conn: Any, first: str, last: str, both: Any) -> None:
     """Claims written off by runs in the period, as small balances or by a
-    `write_off` measure: the open amount the run wrote off (it leaves the
-    claim with nothing open)."""
-    rows = conn.execute(
-        "SELECT c.group_name, json_extract(t.seen, '$.open_amount') "
-        "FROM transitions t JOIN claims c ON c.id = t.claim_id "
-        "WHERE t.trigger = 'small_balance' AND t.as_of BETWEEN ? AND ?",
-        (first, last),
-    )
-    for group, seen in rows:
-        if not seen:
-            continue
-        amount, currency = str(seen).split(" ")
-        for figures in both(group):
-            _add(figures.written_off, currency, Decimal(amount))
-    # Claims a `write_off` measure wrote off: the whole open amount its move
-    # saw (under a payment plan the item names only the overdue part).
-    for group, seen in conn.execute(
-        "SELECT c.group_name, json_extract(t.seen, '$.open_amount') "
-        "FROM transitions t JOIN claims c ON c.id = t.claim_id "
-        "WHERE t.as_of BETWEEN ? AND ? AND t.id IN (SELECT transition_id "
-        "FROM measures WHERE kind = 'write_off' AND as_of BETWEEN ? AND ?)",
-        (first, last, first, last),
-    ):
-        if not seen:
-            continue
-        amount, currency = str(seen).split(" ")
-        for figures in both(group):
-            _add(figures.written_off, currency, Decimal(amount))
+    `write_off` measure: the open amount the run wrote off, less what payments
+    recovered of it by the end of the period (engine/writeoffs.py)."""
+    for write_off in write_offs(conn, first=first, last=last):
+        left = write_off.amount - recovered(conn, write_off, until=last)
+        if left > 0:
+            for figures in both(write_off.group):
+                _add(figures.written_off, write_off.currency, left)
 
 
 def _balance_days(
@@ -314,12 +302,20 @@ def build_report(
     def both(group: str | None) -> tuple[GroupFigures, GroupFigures]:
         return groups[group or "(not allocated)"], total
 
+    # Claims written off (and not recovered) were settled without being
+    # paid: they do not count for the days late.
+    written_off = {
+        write_off.claim_id
+        for write_off in write_offs(conn, first=FIRST_DAY, last=last)
+        if recovered(conn, write_off, until=last) < write_off.amount
+    }
     claims = conn.execute(
-        "SELECT group_name, state, currency, amount, open_amount, issue_date, "
+        "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
         "due_date, settled_on FROM claims WHERE issue_date <= ?",
         (last,),
     )
     for (
+        ident,
         group,
         state,
         currency,
@@ -343,7 +339,7 @@ def build_report(
                 _add(
                     figures.ages[_bucket((end - due_date).days)], currency, open_amount
                 )
-            if settled and first <= settled <= last:
+            if settled and first <= settled <= last and ident not in written_off:
                 figures.settled += 1
                 late = (dt.date.fromisoformat(settled) - due_date).days
                 figures.days_late_total += max(0, late)
@@ -414,7 +410,7 @@ def build_report(
         booked = "interest" if kind == "interest" else "fees"
         for figures in both(group):
             _add(getattr(figures, booked), currency, Decimal(amount))
-    _add_interest_accrued(conn, policy, end, both, base_rates)
+    _add_interest_accrued(conn, policy, end, both, base_rates, frozenset(written_off))
     _add_written_off(conn, first, last, both)
 
     ordered = {name: groups[name] for name in sorted(groups)}

@@ -42,6 +42,7 @@ from .machines import GroupMachine, MoveRefused, compile_groups
 from .measures import OUTBOX_COLUMNS, outbox_parts, outbox_row
 from .stepping import ClaimStepper, ClaimWork, Step, machine_is_open
 from .store import Store
+from .writeoffs import still_written_off
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +494,7 @@ class Runner:
         )
 
         plans.attach(conn, rows)
+        self._attach_written_off(rows, items)
         works: list[ClaimWork] = []
         problems: list[str] = []
         for row in rows:
@@ -572,6 +574,21 @@ class Runner:
             else 0
         )
         return steps, len(outbox), problems, len(rows) - handed_on
+
+    def _attach_written_off(
+        self, rows: list[dict[str, Any]], items: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        """Put what is still written off of a settled claim with new payments
+        into its row under `written_off` (engine/writeoffs.py)."""
+        settled = [
+            row["id"] for row in rows if row["settled_on"] and row["id"] in items
+        ]
+        if not settled:
+            return
+        left = still_written_off(self.store.conn, settled)
+        for row in rows:
+            if row["id"] in left:
+                row["written_off"] = left[row["id"]]
 
     def _outbox(
         self,

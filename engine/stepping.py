@@ -267,6 +267,13 @@ class ClaimStepper:
         self, work: ClaimWork, machine: GroupMachine, item: dict[str, Any]
     ) -> None:
         amount: Money = item["amount"]
+        currency = work.open_amount.currency
+        # Money for a claim that was written off recovers what was written
+        # off first; what it does not cover stays written off.
+        written_off = work.row.get("written_off") or Decimal(0)
+        work.row["written_off"] = None
+        if written_off > 0:
+            work.open_amount = Money(work.open_amount.amount + written_off, currency)
         self.charges.note_payment(  # charges: what exceeds the principal
             work.row["id"],
             len(work.steps),
@@ -275,12 +282,15 @@ class ClaimStepper:
             item["kind"],
             work.open_amount,
         )
-        work.open_amount = Money(
-            work.open_amount.amount - amount.amount, work.open_amount.currency
-        )
+        left = work.open_amount.amount - amount.amount
+        if written_off > 0 and left > 0:
+            work.row["written_off"] = left
+            left = round_money(Decimal(0), currency)
+        work.open_amount = Money(left, currency)
         work.facts["claim"]["open_amount"] = work.open_amount
-        settled = work.open_amount.amount <= 0
-        if settled and work.settled_on is None:
+        settled = work.open_amount.amount <= 0 and not work.row["written_off"]
+        if settled and (work.settled_on is None or written_off > 0):
+            # Recovered in full, a write-off turns out to be a late payment.
             work.settled_on = item["on"]
         if work.state == PAID:
             return

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from engine import Customer, Money
+from engine import Customer, Engine, Money
 from engine.cli.main import cli
-from engine.reports import TOTAL
+from engine.reports import TOTAL, build_report
 from engine.simulate import simulate
 
 from .conftest import add_claim, add_payment, make_engine
@@ -288,3 +288,90 @@ def test_interest_accrued_at_the_end_uses_the_given_base_rate_table(
     assert result.exit_code == 0, result.output
     assert "  interest accrued      11.34 EUR\n" in result.output
     assert "interest not computed" not in result.output
+
+
+RECOVERY = """\
+policy "Recovery" version "1"
+  currency EUR
+  calendar DE-NI
+
+group everyone otherwise
+
+measure reminder = letter "reminder" fee 5.00 EUR
+measure give_up = write_off
+
+dunning everyone
+  terminal written_off
+  current -> reminded after 1 days overdue do reminder
+  reminded -> written_off after 10 days in state do give_up
+"""
+
+
+def written_off_claim(tmp_path: Path, amount: str) -> Engine:
+    """A claim due Friday 2024-06-14: reminded Monday 06-17 (the step of
+    Saturday 06-15 moves to Monday) with a fee of 5.00, written off on
+    Thursday 06-27 (10 days in state)."""
+    engine = make_engine(tmp_path, RECOVERY)
+    add_claim(engine, "W", due="2024-06-14", amount=amount, issued="2024-05-15")
+    engine.run(dt.date(2024, 6, 17))
+    engine.run(dt.date(2024, 6, 27))
+    return engine
+
+
+def claim_state(engine: Engine) -> tuple[str, str, str | None]:
+    """The claim's state, open amount and settlement day."""
+    return engine.store.conn.execute(
+        "SELECT state, open_amount, settled_on FROM claims WHERE id = 'W'"
+    ).fetchone()
+
+
+def test_a_payment_after_a_write_off_recovers_it_and_is_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """1000.00 paid on 06-16 but recorded after the write-off: the claim is paid."""
+    engine = written_off_claim(tmp_path, "1000.00")
+    assert claim_state(engine) == ("written_off", "0.00", "2024-06-27")
+
+    add_payment(engine, "P1", "W", "1000.00", "2024-06-16")
+    engine.run(dt.date(2024, 6, 28))
+
+    # The payment recovers the 1000.00 written off: nothing is open, nothing
+    # is paid beyond the principal, and the claim is paid. It was paid on
+    # 06-16, before the reminder of 06-17, so the reminder's fee is cancelled.
+    state, open_amount, _ = claim_state(engine)
+    assert (state, open_amount) == ("paid", "0.00")
+    assert [(c.kind, str(c.open_amount.amount)) for c in engine.charges("W")] == [
+        ("fee", "0.00")
+    ]
+    report = build_report(
+        engine.store, engine.policy, dt.date(2024, 6, 1), dt.date(2024, 6, 30)
+    )
+    total = report.groups[TOTAL]
+    assert total.written_off == {}
+    assert total.realization("EUR") == Decimal("100.00")
+    # Paid two days after the due date (06-14 to 06-16).
+    assert total.average_days_late == Decimal("2.00")
+
+
+def test_a_partial_payment_after_a_write_off_leaves_the_rest_written_off(
+    tmp_path: Path,
+) -> None:
+    """500.00 written off, then 200.00 paid: 300.00 stays written off."""
+    engine = written_off_claim(tmp_path, "500.00")
+
+    add_payment(engine, "P1", "W", "200.00", "2024-07-01")
+    engine.run(dt.date(2024, 7, 1))
+
+    # The 200.00 recovers part of the 500.00 written off; the other 300.00
+    # stays written off, nothing is open, and the claim stays written off.
+    assert claim_state(engine) == ("written_off", "0.00", "2024-06-27")
+    report = build_report(
+        engine.store, engine.policy, dt.date(2024, 6, 1), dt.date(2024, 7, 31)
+    )
+    total = report.groups[TOTAL]
+    assert total.written_off == {"EUR": Decimal("300.00")}
+    assert total.open_at_end == {}
+    # Fell due 500.00, collected 200.00: 40 %. A write-off is no settlement by
+    # payment: no days late are counted.
+    assert total.realization("EUR") == Decimal("40.00")
+    assert total.average_days_late is None

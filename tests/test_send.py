@@ -331,9 +331,12 @@ def test_the_send_lock_holds_for_a_database_reached_through_a_link(
     link.symlink_to(database)
     aliased = Engine(Store.open(link, create=False), engine.policy)
 
-    with FileLock(f"{database}{SEND_LOCK_SUFFIX}"):  # a send on the real path
-        with pytest.raises(SendingError, match="another send is working on"):
-            aliased.send(SEND_DAY, settings(tmp_path))
+    # A send on the real path holds the lock.
+    with (
+        FileLock(f"{database}{SEND_LOCK_SUFFIX}"),
+        pytest.raises(SendingError, match="another send is working on"),
+    ):
+        aliased.send(SEND_DAY, settings(tmp_path))
     assert not (tmp_path / "letters").exists()
     assert not (tmp_path / f"alias.db{SEND_LOCK_SUFFIX}").exists()
 
