@@ -70,7 +70,7 @@ REFORM_DATE = dt.date(2014, 7, 29)
 DAYS_PER_YEAR = 365
 
 _ONE_DAY = dt.timedelta(days=1)
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 class DebtorKind(enum.Enum):

@@ -264,7 +264,7 @@ the daily run could not count days from it."""
 LARGEST_AMOUNT = Decimal(10) ** 15
 """The largest amount an import accepts."""
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _DIRECTIVES = {
     "%Y": ("YYYY", "2013"),
     "%y": ("YY", "13"),
@@ -343,7 +343,8 @@ class AmountParser:
     def __init__(self, decimal_separator: str = ".", thousands: str = "") -> None:
         point, group = re.escape(decimal_separator), re.escape(thousands)
         digits = rf"(?:\d{{1,3}}(?:{group}\d{{3}})+|\d+)" if thousands else r"\d+"
-        self._pattern = re.compile(rf"[+-]?{digits}(?:{point}\d+)?")
+        # ASCII digits only: `\d` alone would take ٣ or １ for digits.
+        self._pattern = re.compile(rf"[+-]?{digits}(?:{point}\d+)?", re.ASCII)
         self._point, self._thousands = decimal_separator, thousands
         self.plain = decimal_separator == "." and not thousands
 
@@ -370,8 +371,10 @@ class AmountParser:
 # Amounts already in their stored form (no sign, no leading zeros, a dot, at most
 # 15 digits before it, so below LARGEST_AMOUNT), which need no further parsing:
 # the fast path of an import of many rows.
-PLAIN_AMOUNT = re.compile(r"(?:0|[1-9]\d{0,14})(?:\.\d+)?").fullmatch
-PLAIN_POSITIVE_AMOUNT = re.compile(r"[1-9]\d{0,14}(?:\.\d+)?|0\.\d*[1-9]\d*").fullmatch
+PLAIN_AMOUNT = re.compile(r"(?:0|[1-9]\d{0,14})(?:\.\d+)?", re.ASCII).fullmatch
+PLAIN_POSITIVE_AMOUNT = re.compile(
+    r"[1-9]\d{0,14}(?:\.\d+)?|0\.\d*[1-9]\d*", re.ASCII
+).fullmatch
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 

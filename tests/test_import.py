@@ -508,6 +508,17 @@ CLAIMS_HEADER = "id,customer_id,kind,currency,amount,issue_date,due_date\n"
             "decimal separator, like 1234.56)",
         ),
         (
+            # Digits of other scripts (full-width, Arabic-Indic) are not 0-9.
+            "I9,C1,invoice,EUR,\uff11\uff12.\uff15\uff10,2025-01-01,2025-02-01",
+            "column `amount`: `\uff11\uff12.\uff15\uff10` is not an amount (expected "
+            "digits with `.` as decimal separator, like 1234.56)",
+        ),
+        (
+            "I9,C1,invoice,EUR,\u0663,2025-01-01,2025-02-01",
+            "column `amount`: `\u0663` is not an amount (expected digits with `.` as "
+            "decimal separator, like 1234.56)",
+        ),
+        (
             "I9,C1,invoice,€,10.00,2025-01-01,2025-02-01",
             "column `currency`: `€` is not a currency (expected 3 upper-case letters "
             "like EUR)",

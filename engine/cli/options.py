@@ -60,7 +60,7 @@ class DateType(click.ParamType):
             return value
 
         # fromisoformat alone would also take forms such as 20250101.
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
             self.fail(f"{value!r} is not a date written as YYYY-MM-DD", param, ctx)
         try:
             day = dt.date.fromisoformat(value)
@@ -82,7 +82,7 @@ DATE = DateType()
 LARGEST_AMOUNT = Decimal(10) ** 15
 """The largest amount the commands accept, the same as the import accepts."""
 
-_PLAIN_DECIMAL = re.compile(r"\d+(?:\.\d+)?")
+_PLAIN_DECIMAL = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
 
 
 class AmountType(click.ParamType):
