@@ -434,7 +434,7 @@ def render_text(report: Report) -> str:
         late = figures.average_days_late
         lines.append(
             f"  average days late     {late if late is not None else '-'} "
-            f"({figures.settled} claims settled)"
+            f"({figures.settled} claim{'' if figures.settled == 1 else 's'} settled)"
         )
         for currency in figures.currencies:
 
