@@ -25,6 +25,7 @@ from .measures import round_money
 from .plans import describe_plan
 from .promises import describe_promise
 from .runner import Runner
+from .writeoffs import recovered, write_offs
 
 
 class UnknownClaim(LookupError):
@@ -80,6 +81,7 @@ class Explanation:
     charges: tuple[str, ...] = ()
     """What it still owes besides the principal: open fees, flat fee, interest."""
     written_off: str | None = None
+    still_written_off: str | None = None
     """The small balance written off when the claim was settled that way."""
 
 
@@ -304,14 +306,21 @@ def _open_charges(runner: Runner, claim: dict[str, Any], as_of: dt.date) -> list
     return lines
 
 
-def _written_off(conn: Any, claim_id: str) -> str | None:
-    """The small balance written off when the claim was settled that way."""
-    row = conn.execute(
-        "SELECT json_extract(seen, '$.open_amount') FROM transitions "
-        "WHERE claim_id = ? AND trigger = 'small_balance' ORDER BY id DESC LIMIT 1",
-        (claim_id,),
-    ).fetchone()
-    return str(row[0]) if row and row[0] else None
+def _written_off(conn: Any, claim_id: str) -> tuple[str | None, str | None]:
+    """How the claim was written off, in words, and what is still written off
+    after the payments that recovered some of it (engine/writeoffs.py)."""
+    found = write_offs(conn, claim_ids=[claim_id])
+    if not found:
+        return None, None
+    last = found[-1]
+    back = recovered(conn, last)
+    how = f"{last.amount} {last.currency}"
+    if last.small_balance:
+        how += ", a small balance"
+    if back:
+        how += f"; {back} {last.currency} of it recovered since"
+    left = last.amount - back
+    return how, f"{left} {last.currency}" if left > 0 else None
 
 
 def _shown(value: str | None) -> str:
@@ -420,6 +429,7 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
                     )
         events.append("on full payment: -> paid")
 
+    written_off, still_written_off = _written_off(conn, claim_id)
     return Explanation(
         claim_id=claim_id,
         customer_id=claim["customer_id"],
@@ -442,7 +452,8 @@ def explain(runner: Runner, claim_id: str, as_of: dt.date) -> Explanation:
         agency=_with_agency(conn, claim_id),
         treatment=tuple(explain_treatment(runner, claim, as_of)),
         charges=tuple(_open_charges(runner, claim, as_of)),
-        written_off=_written_off(conn, claim_id),
+        written_off=written_off,
+        still_written_off=still_written_off,
     )
 
 
@@ -511,14 +522,27 @@ def render_explanation(explanation: Explanation) -> str:
     if e.terminal:
         settled = f" on {e.settled_on}" if e.settled_on else ""
         if e.written_off:
-            settled += f" by writing off {e.written_off}, a small balance"
+            settled += f" by writing off {e.written_off}"
         settled = f" (settled{settled})" if settled else ""
-        outcome = (
-            "no more steps or measures; a further payment pays the charges it "
-            "still owes"
-            if any(line.startswith("besides the principal") for line in e.charges)
-            else "nothing more will happen"
-        )
+        owes = any(line.startswith("besides the principal") for line in e.charges)
+        if e.still_written_off and owes:
+            outcome = (
+                "no more steps or measures; a further payment recovers the "
+                f"{e.still_written_off} still written off first, then pays the "
+                "charges it still owes"
+            )
+        elif e.still_written_off:
+            outcome = (
+                "nothing more will happen; a payment would recover the "
+                f"{e.still_written_off} written off"
+            )
+        elif owes:
+            outcome = (
+                "no more steps or measures; a further payment pays the charges it "
+                "still owes"
+            )
+        else:
+            outcome = "nothing more will happen"
         lines.append(f"`{e.state}` is a final state{settled}: {outcome}.")
         return "\n".join(lines)
     if not e.next_steps:

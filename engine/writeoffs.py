@@ -18,7 +18,7 @@ from attrs import frozen
 
 _WRITE_OFFS = """
     SELECT t.claim_id, c.group_name, t.run_id, t.as_of,
-           json_extract(t.seen, '$.open_amount')
+           json_extract(t.seen, '$.open_amount'), t.trigger = 'small_balance'
     FROM transitions t JOIN claims c ON c.id = t.claim_id
     WHERE (t.trigger = 'small_balance' OR t.id IN (
         SELECT transition_id FROM measures WHERE kind = 'write_off'))
@@ -27,7 +27,8 @@ _WRITE_OFFS = """
 
 @frozen
 class WriteOff:
-    """One claim a run wrote off: the amount and currency its move saw."""
+    """One claim a run wrote off: the amount and currency its move saw, and
+    whether it was a small balance (else a `write_off` measure)."""
 
     claim_id: str
     group: str | None
@@ -35,6 +36,7 @@ class WriteOff:
     as_of: str
     amount: Decimal
     currency: str
+    small_balance: bool = False
 
 
 def write_offs(
@@ -54,12 +56,14 @@ def write_offs(
         sql += " AND t.as_of BETWEEN ? AND ?"
         parameters += [first, last]
     found = []
-    for claim_id, group, run_id, as_of, seen in conn.execute(sql, parameters):
+    for claim_id, group, run_id, as_of, seen, small in conn.execute(sql, parameters):
         if not seen:
             continue
         amount, currency = str(seen).split(" ")
         found.append(
-            WriteOff(claim_id, group, run_id, as_of, Decimal(amount), currency)
+            WriteOff(
+                claim_id, group, run_id, as_of, Decimal(amount), currency, bool(small)
+            )
         )
     return found
 

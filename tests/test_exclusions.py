@@ -142,7 +142,8 @@ def test_a_written_off_small_balance_leaves_nothing_open(tmp_path: Path) -> None
     assert lines[1] == "open 0.00 EUR of 100.00 EUR, due 2025-03-05."
     assert lines[-1] == (
         "`paid` is a final state (settled on 2025-03-07 by writing off 3.00 EUR, "
-        "a small balance): nothing more will happen."
+        "a small balance): nothing more will happen; a payment would recover the "
+        "3.00 EUR written off."
     )
 
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from engine import Customer, Engine, Money
 from engine.cli.main import cli
+from engine.explain import explain, render_explanation
 from engine.reports import TOTAL, build_report
 from engine.simulate import simulate
 
@@ -375,3 +376,19 @@ def test_a_partial_payment_after_a_write_off_leaves_the_rest_written_off(
     # payment: no days late are counted.
     assert total.realization("EUR") == Decimal("40.00")
     assert total.average_days_late is None
+
+
+def test_why_tells_what_is_still_written_off(tmp_path: Path) -> None:
+    """After 200.00 of 500.00 written off came back, `why` names the 300.00 left."""
+    engine = written_off_claim(tmp_path, "500.00")
+    add_payment(engine, "P1", "W", "200.00", "2024-07-01")
+    engine.run(dt.date(2024, 7, 1))
+
+    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+
+    assert text.splitlines()[-1] == (
+        "`written_off` is a final state (settled on 2024-06-27 by writing off "
+        "500.00 EUR; 200.00 EUR of it recovered since): no more steps or "
+        "measures; a further payment recovers the 300.00 EUR still written off "
+        "first, then pays the charges it still owes."
+    )
