@@ -81,6 +81,7 @@ class Explanation:
     charges: tuple[str, ...] = ()
     """What it still owes besides the principal: open fees, flat fee, interest."""
     written_off: str | None = None
+    """How the claim was written off (or that the amount came back), in words."""
     still_written_off: str | None = None
     """The small balance written off when the claim was settled that way."""
 
@@ -314,13 +315,17 @@ def _written_off(conn: Any, claim_id: str) -> tuple[str | None, str | None]:
         return None, None
     last = found[-1]
     back = recovered(conn, last)
-    how = f"{last.amount} {last.currency}"
+    written = f"{last.amount} {last.currency}"
     if last.small_balance:
-        how += ", a small balance"
+        written += ", a small balance"
+    left = last.amount - back
+    if left <= 0:
+        # Paid after all: the write-off is history, the payment settled it.
+        return f"; the {written} written off on {last.as_of} came back", None
+    how = f" by writing off {written}"
     if back:
         how += f"; {back} {last.currency} of it recovered since"
-    left = last.amount - back
-    return how, f"{left} {last.currency}" if left > 0 else None
+    return how, f"{left} {last.currency}"
 
 
 def _shown(value: str | None) -> str:
@@ -522,7 +527,7 @@ def render_explanation(explanation: Explanation) -> str:
     if e.terminal:
         settled = f" on {e.settled_on}" if e.settled_on else ""
         if e.written_off:
-            settled += f" by writing off {e.written_off}"
+            settled += e.written_off
         settled = f" (settled{settled})" if settled else ""
         owes = any(line.startswith("besides the principal") for line in e.charges)
         if e.still_written_off and owes:

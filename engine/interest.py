@@ -71,6 +71,7 @@ DAYS_PER_YEAR = 365
 
 _ONE_DAY = dt.timedelta(days=1)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_RATE = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 
 
 class DebtorKind(enum.Enum):
@@ -295,7 +296,8 @@ def _check_date(value: str, where: str, problems: list[str]) -> dt.date | None:
 def _check_rate(value: str, where: str, problems: list[str]) -> Decimal | None:
     """The rate of a row, or None after noting what is wrong."""
     try:
-        rate = Decimal(value)
+        # Digits 0-9 only: Decimal alone would read ١ or １ as digits.
+        rate = Decimal(value) if _RATE.fullmatch(value.strip()) else None
     except InvalidOperation:
         rate = None
     if rate is None or not rate.is_finite():

@@ -864,3 +864,21 @@ def test_the_documented_bundled_header_is_the_bundled_file() -> None:
 
     assert shown[:4] == lines[:4]
     assert shown[-1] == lines[-1]
+
+
+def test_a_rate_with_digits_of_another_script_is_refused(tmp_path: Path) -> None:
+    """Full-width digits are not 0-9: the row, column and value are named."""
+    rates = tmp_path / "rates.csv"
+    rates.write_text(
+        "valid_from,rate_percent\n2026-01-01,1.27\n2026-07-01,\uff11.52\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(BaseRateError) as refused:
+        load_base_rates(rates)
+
+    assert str(refused.value) == (
+        f"{rates}:3: column `rate_percent`: `\uff11.52` is not a number (expected "
+        f"a percentage like 3.37 or -0.88, with a point)\n"
+        f"{rates}: base rates not loaded (1 problem)"
+    )

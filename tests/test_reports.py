@@ -392,3 +392,19 @@ def test_why_tells_what_is_still_written_off(tmp_path: Path) -> None:
         "measures; a further payment recovers the 300.00 EUR still written off "
         "first, then pays the charges it still owes."
     )
+
+
+def test_why_after_a_write_off_came_back_in_full(tmp_path: Path) -> None:
+    """Written off on 06-27, 1000.00 paid on 07-01: settled on 07-01 by payment."""
+    engine = written_off_claim(tmp_path, "1000.00")
+    add_payment(engine, "P1", "W", "1000.00", "2024-07-01")
+    engine.run(dt.date(2024, 7, 1))
+
+    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+
+    # The fee of 5.00 (reminder of 06-17, before the payment) is still owed.
+    assert text.splitlines()[-1] == (
+        "`paid` is a final state (settled on 2024-07-01; the 1000.00 EUR written "
+        "off on 2024-06-27 came back): no more steps or measures; a further "
+        "payment pays the charges it still owes."
+    )
