@@ -285,7 +285,7 @@ def test_cli_plan_with_explicit_instalments(tmp_path: Path) -> None:
             2,
             "'weeks' is not one of",
         ),
-        (["--instalments", "0", "--first", "2026-02-02"], 2, "0 is not in the range"),
+        (["--instalments", "0", "--first", "2026-02-02"], 2, "0 is less than 1"),
     ],
 )
 def test_cli_plan_refuses_bad_input(

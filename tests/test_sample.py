@@ -527,6 +527,15 @@ def test_command_writes_the_files_and_prints_a_summary(tmp_path: Path) -> None:
             "Invalid value for '--customers': 'two' is not a whole number",
         ),
         (
+            # Digits of other scripts, and Python's underscores, are not 0-9.
+            ["--customers", "\uff13", "--claims", "5"],
+            "Invalid value for '--customers': '\uff13' is not a whole number",
+        ),
+        (
+            ["--customers", "1_0", "--claims", "5"],
+            "Invalid value for '--customers': '1_0' is not a whole number",
+        ),
+        (
             ["--customers", "2", "--claims", "5", "--seed", "-1"],
             "Invalid value for '--seed': -1 is less than 0",
         ),

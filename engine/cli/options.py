@@ -179,6 +179,36 @@ def load_or_exit(path: str) -> Policy:
         raise SystemExit(1) from None
 
 
+class WholeNumber(click.ParamType):
+    """A whole number written with the digits 0-9, within bounds (Python's
+    `int` alone would also take `1_0`, `١٠` or `１０`)."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int, maximum: int | None = None) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """The number, or a usage error naming the value."""
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+            number = int(value)
+        else:
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if number < self.minimum:
+            self.fail(f"{number} is less than {self.minimum}", param, ctx)
+        if self.maximum is not None and number > self.maximum:
+            self.fail(f"{number} is more than {self.maximum}", param, ctx)
+        return number
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+
+
 def base_rates_option(function: F) -> F:
     """`--base-rates FILE`: a base rate table of the user's for interest."""
     return click.option(

@@ -23,6 +23,7 @@ from ..store import Store
 from .options import (
     AMOUNT,
     DATE,
+    WholeNumber,
     acting_user,
     check_places,
     db_option,
@@ -214,7 +215,7 @@ def _instalment(text: str, currency: str) -> tuple[dt.date, Money]:
 @click.option(
     "--instalments",
     "count",
-    type=click.IntRange(min=1),
+    type=WholeNumber(1),
     default=None,
     help="Split what is open into this many equal instalments.",
 )
@@ -224,7 +225,7 @@ def _instalment(text: str, currency: str) -> tuple[dt.date, Money]:
 @click.option(
     "--every",
     nargs=2,
-    type=(click.IntRange(min=1), click.Choice(["day", "days", "month", "months"])),
+    type=(WholeNumber(1), click.Choice(["day", "days", "month", "months"])),
     default=(1, "months"),
     show_default=True,
     help="The time between two instalments, e.g. `--every 14 days`.",

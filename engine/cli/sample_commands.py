@@ -4,54 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import click
 
 from engine.sample import DEFAULT_END, DEFAULT_START, SampleSettings, write_sample
 
-from .options import DATE
-
-
-class _WholeNumber(click.ParamType):
-    """A whole number no smaller than a given one."""
-
-    name = "integer"
-
-    def __init__(self, minimum: int) -> None:
-        self.minimum = minimum
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        if isinstance(value, int):
-            number = value
-        else:
-            try:
-                number = int(value)
-            except ValueError:
-                self.fail(f"{value!r} is not a whole number", param, ctx)
-        if number < self.minimum:
-            self.fail(f"{number} is less than {self.minimum}", param, ctx)
-        return number
+from .options import DATE, WholeNumber
 
 
 @click.command("sample-data")
 @click.option(
     "--customers",
-    type=_WholeNumber(1),
+    type=WholeNumber(1),
     required=True,
     help="How many customers to make.",
 )
 @click.option(
     "--claims",
-    type=_WholeNumber(1),
+    type=WholeNumber(1),
     required=True,
     help="How many claims (invoices) to make.",
 )
 @click.option(
     "--seed",
-    type=_WholeNumber(0),
+    type=WholeNumber(0),
     default=0,
     show_default=True,
     help="The same seed gives the same files.",

@@ -28,6 +28,7 @@ from ..sending import (
 )
 from .options import (
     DATE,
+    WholeNumber,
     base_rates_option,
     db_option,
     load_base_rates_or_exit,
@@ -76,7 +77,7 @@ def _smtp(
 @click.command("send")
 @policy_option(help="The policy: its calendar says which days are business days.")
 @click.option("--on", "on", type=DATE, help="The day of sending (default: today).")
-@click.option("--run", "run_id", type=click.IntRange(min=1), help="Only this run.")
+@click.option("--run", "run_id", type=WholeNumber(1), help="Only this run.")
 @click.option("--dry-run", is_flag=True, help="List what would go out; send nothing.")
 @click.option(
     "--out",
@@ -105,7 +106,7 @@ def _smtp(
     envvar="DUNNING_SMTP_PORT",
     default=25,
     show_default=True,
-    type=click.IntRange(1, 65535),
+    type=WholeNumber(1, 65535),
     help="The SMTP server's port.",
 )
 @click.option("--smtp-from", envvar="DUNNING_SMTP_FROM", help="The From address.")
@@ -133,12 +134,12 @@ def _smtp(
     "--max-attempts",
     default=DEFAULT_MAX_ATTEMPTS,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=WholeNumber(1),
     help="Failed items are tried again until they failed this often.",
 )
 @click.option(
     "--pay-within",
-    type=click.IntRange(min=0, max=365),
+    type=WholeNumber(0, 365),
     metavar="DAYS",
     help="Ask for payment by this many days after the day of sending (the "
     "next business day if that is none); without it the notices name no date.",
@@ -368,7 +369,7 @@ def _row(item: OutboxItem) -> dict[str, object]:
     type=click.Choice([kind.value for kind in MeasureKind]),
     help="Only items of this kind of measure (repeatable).",
 )
-@click.option("--run", "run_id", type=click.IntRange(min=1), help="Only this run.")
+@click.option("--run", "run_id", type=WholeNumber(1), help="Only this run.")
 @click.option(
     "--format",
     "form",
