@@ -19,7 +19,7 @@ from .charges import CANCELLED, charges_summary
 from .interest import BaseRateTable, InterestError
 from .measures import round_money
 from .store import Store
-from .writeoffs import recovered, write_offs
+from .writeoffs import WriteOff, recovered, write_offs
 
 AGE_BUCKETS = ("not yet due", "0-30", "31-60", "61-90", "over 90")
 TOTAL = "(all groups)"
@@ -75,13 +75,14 @@ FIRST_DAY = "1900-01-01"
 """Before any date a claim can have (the importer accepts 1900 to 2199)."""
 
 
-def _add_written_off(conn: Any, first: str, last: str, both: Any) -> None:
+def _add_written_off(
+    write_offs_left: list[tuple[WriteOff, Decimal]], first: str, both: Any
+) -> None:
     """Claims written off by runs in the period, as small balances or by a
     `write_off` measure: the open amount the run wrote off, less what payments
     recovered of it by the end of the period (engine/writeoffs.py)."""
-    for write_off in write_offs(conn, first=first, last=last):
-        left = write_off.amount - recovered(conn, write_off, until=last)
-        if left > 0:
+    for write_off, left in write_offs_left:
+        if left > 0 and write_off.as_of >= first:
             for figures in both(write_off.group):
                 _add(figures.written_off, write_off.currency, left)
 
@@ -302,12 +303,15 @@ def build_report(
     def both(group: str | None) -> tuple[GroupFigures, GroupFigures]:
         return groups[group or "(not allocated)"], total
 
-    # Claims written off (and not recovered) were settled without being
-    # paid: they do not count for the days late.
-    written_off = {
-        write_off.claim_id
+    # What runs up to the end wrote off, less what payments recovered by then.
+    # Claims still written off were settled without being paid: they do not
+    # count for the days late.
+    write_offs_left = [
+        (write_off, write_off.amount - recovered(conn, write_off, until=last))
         for write_off in write_offs(conn, first=FIRST_DAY, last=last)
-        if recovered(conn, write_off, until=last) < write_off.amount
+    ]
+    written_off = {
+        write_off.claim_id for write_off, left in write_offs_left if left > 0
     }
     claims = conn.execute(
         "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
@@ -411,7 +415,7 @@ def build_report(
         for figures in both(group):
             _add(getattr(figures, booked), currency, Decimal(amount))
     _add_interest_accrued(conn, policy, end, both, base_rates, frozenset(written_off))
-    _add_written_off(conn, first, last, both)
+    _add_written_off(write_offs_left, first, both)
 
     ordered = {name: groups[name] for name in sorted(groups)}
     ordered[TOTAL] = total
