@@ -152,12 +152,23 @@ def history(
             )
         )
 
+    # Payments applied after a write-off recover it first (engine/writeoffs.py).
+    offs = write_offs(conn, claim_ids=[claim_id])
+    left = {off.run_id: off.amount for off in offs}
     for ident, amount, currency, paid_on, kind, applied in conn.execute(
         "SELECT id, amount, currency, paid_on, kind, applied_run FROM payments "
-        "WHERE claim_id = ? ORDER BY paid_on, id",
+        "WHERE claim_id = ? ORDER BY applied_run, paid_on, id",
         (claim_id,),
     ):
         state = f"applied in run {applied}" if applied else "not yet applied"
+        for off in offs:
+            if applied and applied > (off.run_id or 0) and left[off.run_id] > 0:
+                back = min(Decimal(amount), left[off.run_id])
+                left[off.run_id] -= back
+                state += (
+                    f"; recovers {back} {currency} of the {off.amount} {currency} "
+                    f"written off on {off.as_of}"
+                )
         entries.append(
             (
                 paid_on,

@@ -408,3 +408,26 @@ def test_why_after_a_write_off_came_back_in_full(tmp_path: Path) -> None:
         "off on 2024-06-27 came back): no more steps or measures; a further "
         "payment pays the charges it still owes."
     )
+
+
+def test_history_shows_what_each_payment_recovered(tmp_path: Path) -> None:
+    """500.00 written off; 200.00 and then 400.00 paid: 200.00 and 300.00 recovered."""
+    engine = written_off_claim(tmp_path, "500.00")
+    add_payment(engine, "P1", "W", "200.00", "2024-07-01")
+    engine.run(dt.date(2024, 7, 1))
+    add_payment(engine, "P2", "W", "400.00", "2024-07-02")
+    engine.run(dt.date(2024, 7, 2))
+
+    entries = engine.history("W")
+    lines = [entry.text for entry in entries if entry.kind == "payment"]
+
+    # The first recovers 200.00 of the 500.00, the second the other 300.00; its
+    # remaining 100.00 pays the reminder's fee of 5.00 and is left over.
+    assert lines == [
+        "payment P1: 200.00 EUR (applied in run 3; recovers 200.00 EUR of the "
+        "500.00 EUR written off on 2024-06-27)",
+        "payment P2: 400.00 EUR (applied in run 4; recovers 300.00 EUR of the "
+        "500.00 EUR written off on 2024-06-27)",
+    ]
+    # 400.00 - 300.00 - 5.00 = 95.00 paid beyond all the claim owed.
+    assert claim_state(engine) == ("paid", "-95.00", "2024-07-02")
