@@ -134,6 +134,23 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def send_arguments(
+    tmp_path: Path,
+    *extra: str,
+    on: str = "2024-03-07",
+    out: bool = True,
+    before: tuple[str, ...] = (),
+) -> list[str]:
+    """`dunning send` on the test database and policy, letters into
+    tmp_path/letters (unless `out` is false), with `extra` options; `before`
+    holds options of `dunning` itself, such as -q."""
+    arguments = [*before, "send", "--policy", str(tmp_path / "sending.dun")]
+    arguments += ["--db", str(tmp_path / "send.db"), "--on", on]
+    if out:
+        arguments += ["--out", str(tmp_path / "letters")]
+    return [*arguments, *extra]
+
+
 # ---- letters -------------------------------------------------------------------
 
 
@@ -224,17 +241,7 @@ def test_the_payment_period_on_the_command_line(tmp_path: Path) -> None:
     """`--pay-within 14` from Thursday 03-07 asks for payment by Thursday 03-21."""
     engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
     engine.close()
-    arguments = [
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        SEND_DAY.isoformat(),
-        "--out",
-        str(tmp_path / "letters"),
-    ]
+    arguments = send_arguments(tmp_path)
 
     code, out = invoke(*arguments, "--pay-within", "-1")
     assert code == 2
@@ -301,17 +308,7 @@ def test_a_second_send_meanwhile_stops_and_sends_nothing(tmp_path: Path) -> None
         assert not (tmp_path / "letters").exists()
         assert {status for status, _ in statuses(engine).values()} == {"pending"}
 
-        code, out = invoke(
-            "send",
-            "--policy",
-            str(tmp_path / "sending.dun"),
-            "--db",
-            str(database),
-            "--on",
-            SEND_DAY.isoformat(),
-            "--out",
-            str(tmp_path / "letters"),
-        )
+        code, out = invoke(*send_arguments(tmp_path))
         assert code == 1
         assert out.startswith(f"Error: another send is working on {database} ")
 
@@ -486,17 +483,7 @@ def test_missing_templates_stop_the_send_before_anything_goes_out(
     )
     engine.close()
 
-    code, out = invoke(
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        "2024-03-07",
-        "--out",
-        str(tmp_path / "letters"),
-    )
+    code, out = invoke(*send_arguments(tmp_path))
 
     # Lines 9 and 10 of the policy define the two measures; K2 and K4 get a
     # letter each, K1 an e-mail. The templates folder beside the policy,
@@ -624,17 +611,7 @@ def test_nothing_is_sent_on_a_day_off(
     engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
     engine.close()
 
-    code, out = invoke(
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        day,
-        "--out",
-        str(tmp_path / "letters"),
-    )
+    code, out = invoke(*send_arguments(tmp_path, on=day))
 
     weekday = dt.date.fromisoformat(following).strftime("%A")
     assert code == 0
@@ -659,19 +636,7 @@ def test_the_send_command_prints_a_summary(tmp_path: Path) -> None:
     sender = tmp_path / "sender.toml"
     sender.write_text('name = "Beispiel AG"\naddress = ["Am Markt 1"]\n')
 
-    code, out = invoke(
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        "2024-03-07",
-        "--out",
-        str(tmp_path / "letters"),
-        "--sender",
-        str(sender),
-    )
+    code, out = invoke(*send_arguments(tmp_path, "--sender", str(sender)))
 
     assert code == 1
     assert "1-K2.pdf" in out
@@ -691,17 +656,7 @@ def test_a_bad_sender_file_is_named(tmp_path: Path) -> None:
     sender = tmp_path / "sender.toml"
     sender.write_text('name = "Beispiel AG"\nbank = "x"\n')
 
-    code, out = invoke(
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        "2024-03-07",
-        "--sender",
-        str(sender),
-    )
+    code, out = invoke(*send_arguments(tmp_path, "--sender", str(sender), out=False))
 
     assert code == 1
     assert out == (
@@ -719,15 +674,7 @@ def test_e_mails_without_an_smtp_server_are_refused(tmp_path: Path) -> None:
     )
     engine.close()
 
-    code, out = invoke(
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        "2024-03-07",
-    )
+    code, out = invoke(*send_arguments(tmp_path, out=False))
 
     assert code == 1
     assert out == (
@@ -925,22 +872,6 @@ def hold_customer(engine: Engine, customer_id: str, starts: dt.date) -> None:
         )
 
 
-def send_args(tmp_path: Path, on: str, *more: str) -> tuple[str, ...]:
-    """The arguments of `dunning send` for the test database on a day."""
-    return (
-        *more,
-        "send",
-        "--policy",
-        str(tmp_path / "sending.dun"),
-        "--db",
-        str(tmp_path / "send.db"),
-        "--on",
-        on,
-        "--out",
-        str(tmp_path / "letters"),
-    )
-
-
 def test_a_claim_with_two_pending_letters_gets_the_newest(tmp_path: Path) -> None:
     """Reminder (run 03-06) and final notice (run 03-13) pending: one letter at
     the final level; the reminder item is closed as superseded."""
@@ -1001,7 +932,7 @@ def test_items_of_a_held_customer_are_left_alone(tmp_path: Path) -> None:
     hold_customer(engine, "K2", RUN_DAY)
     engine.close()
 
-    code, out = invoke(*send_args(tmp_path, "2024-03-07"))
+    code, out = invoke(*send_arguments(tmp_path))
 
     assert code == 0
     assert out == (
@@ -1038,7 +969,7 @@ def test_quiet_send_prints_nothing_when_all_went_out(tmp_path: Path) -> None:
     engine = outbox_engine(tmp_path, [letter_customer()], [claim("B", "K2", "250.00")])
     engine.close()
 
-    code, out = invoke(*send_args(tmp_path, "2024-03-07", "-q"))
+    code, out = invoke(*send_arguments(tmp_path, before=("-q",)))
 
     assert (code, out) == (0, "")
     assert (tmp_path / "letters" / "1-K2.pdf").exists()
@@ -1053,7 +984,7 @@ def test_quiet_send_prints_only_the_problems(tmp_path: Path) -> None:
     )
     engine.close()
 
-    code, out = invoke(*send_args(tmp_path, "2024-03-07", "-q"))
+    code, out = invoke(*send_arguments(tmp_path, before=("-q",)))
 
     assert code == 1
     assert out == (
@@ -1207,7 +1138,7 @@ def test_a_dispute_or_payment_recorded_after_the_run_holds_the_letter_back(
     engine.add_payments([Payment("P2", "E", eur("40.00"), dt.date(2024, 3, 8))])
     engine.close()
 
-    code, out = invoke(*send_args(tmp_path, "2024-03-07"))
+    code, out = invoke(*send_arguments(tmp_path))
 
     assert code == 0
     lines = out.splitlines()
@@ -1598,7 +1529,7 @@ def test_send_names_the_superseded_items_up_to_a_limit(
     engine.run(dt.date(2024, 3, 13))
     engine.close()
 
-    code, out = invoke(*send_args(tmp_path, "2024-03-14"))
+    code, out = invoke(*send_arguments(tmp_path, on="2024-03-14"))
 
     assert code == 0
     assert expected in out.splitlines()
