@@ -90,3 +90,14 @@ def run_days(engine: Engine, first: str, last: str) -> dict[dt.date, list[str]]:
         ]
         current += dt.timedelta(days=1)
     return moves
+
+
+def steady_base_rates(path: Path, rate: str, first: int, last: int) -> Path:
+    """A base rate table of the user's at `path`: the same rate in every
+    half-year from 1 January of year `first` to 1 January of year `last`."""
+    starts = [
+        f"{year}-{month}-01" for year in range(first, last) for month in ("01", "07")
+    ]
+    rows = "".join(f"{start},{rate}\n" for start in [*starts, f"{last}-01-01"])
+    path.write_text("valid_from,rate_percent\n" + rows, encoding="utf-8")
+    return path

@@ -16,7 +16,7 @@ from engine.agency import HANDOVER_COLUMNS
 from engine.cli.main import cli
 from engine.importer import ImportFailed
 
-from .conftest import add_claim, day, eur, make_engine, run_days
+from .conftest import add_claim, day, eur, make_engine, run_days, steady_base_rates
 from .test_calls import COLLECTION, count
 
 # Both claims are due 2025-01-01: `called` on 01-06 (5 days overdue),
@@ -465,14 +465,7 @@ def test_export_takes_a_base_rate_table(tmp_path: Path) -> None:
     handed(tmp_path).close()
     db = str(tmp_path / "test.db")
     out = tmp_path / "out"
-    rates = tmp_path / "rates.csv"
-    # 3.00 % in every half-year from the second of 2024 to the first of 2027.
-    halves = [f"{year}-{month}-01" for year in (2025, 2026) for month in ("01", "07")]
-    rates.write_text(
-        "valid_from,rate_percent\n"
-        + "".join(f"{start},3.00\n" for start in ["2024-07-01", *halves, "2027-01-01"]),
-        encoding="utf-8",
-    )
+    rates = steady_base_rates(tmp_path / "rates.csv", "3.00", 2024, 2027)
 
     code, text = invoke(
         "agency", "export", "--out", str(out), "--on", "2027-02-01",

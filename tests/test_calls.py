@@ -16,7 +16,7 @@ from engine import Customer, Engine, Payment
 from engine.calls import CallError, call_rows, calls_on, render_calls
 from engine.cli.main import cli
 
-from .conftest import add_claim, day, eur, make_engine, run_days
+from .conftest import add_claim, day, eur, make_engine, run_days, steady_base_rates
 
 COLLECTION = """\
 policy "Collection" version "1"
@@ -471,22 +471,7 @@ def test_call_list_takes_a_base_rate_table(tmp_path: Path) -> None:
     """With a table of the user's reaching 2027, A's interest on 2027-02-01 is known."""
     engine = called(tmp_path, last="2025-01-14")
     engine.close()
-    rates = tmp_path / "rates.csv"
-    rates.write_text(
-        "valid_from,rate_percent\n"
-        + "".join(
-            f"{start},3.00\n"
-            for start in (
-                "2024-07-01",
-                "2025-01-01",
-                "2025-07-01",
-                "2026-01-01",
-                "2026-07-01",
-                "2027-01-01",
-            )
-        ),
-        encoding="utf-8",
-    )
+    rates = steady_base_rates(tmp_path / "rates.csv", "3.00", 2024, 2027)
 
     result = CliRunner().invoke(
         cli,
@@ -558,13 +543,7 @@ def test_why_takes_a_base_rate_table(tmp_path: Path) -> None:
     engine = called(tmp_path, last="2025-01-14")
     engine.close()
     (tmp_path / "c.dun").write_text(COLLECTION, encoding="utf-8")
-    rates = tmp_path / "rates.csv"
-    halves = ["2024-07-01", "2025-01-01", "2025-07-01", "2026-01-01", "2026-07-01"]
-    rates.write_text(
-        "valid_from,rate_percent\n"
-        + "".join(f"{start},3.00\n" for start in [*halves, "2027-01-01"]),
-        encoding="utf-8",
-    )
+    rates = steady_base_rates(tmp_path / "rates.csv", "3.00", 2024, 2027)
     arguments = ["why", "A", "--as-of", "2027-02-01", "--policy"]
     arguments += [str(tmp_path / "c.dun"), "--db", str(tmp_path / "test.db")]
 

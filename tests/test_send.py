@@ -34,6 +34,8 @@ from engine.sending import (
     templates_folder,
 )
 
+from .conftest import steady_base_rates
+
 NBSP = "\xa0"
 
 # Customers with segment "mail" get e-mails, everyone else letters. Every
@@ -266,16 +268,7 @@ def test_notices_work_interest_out_with_the_given_base_rate_table(
         tmp_path, [letter_customer()], [claim("B", "K2", "250.00")], text
     )
     on = dt.date(2027, 2, 1)  # a Monday
-    # 3.00 % in every half-year from 2024 to the first of 2027.
-    halves = [
-        f"{year}-{month}-01" for year in (2024, 2025, 2026) for month in ["01", "07"]
-    ]
-    rates = tmp_path / "rates.csv"
-    rates.write_text(
-        "valid_from,rate_percent\n"
-        + "".join(f"{start},3.00\n" for start in [*halves, "2027-01-01"]),
-        encoding="utf-8",
-    )
+    rates = steady_base_rates(tmp_path / "rates.csv", "3.00", 2024, 2027)
 
     waiting = engine.send(on, settings(tmp_path))
     assert [delivery.status for delivery in waiting.deliveries] == ["failed"]
