@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
-from collections.abc import Iterable, KeysView, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -343,12 +343,11 @@ class ChargeBook:
         self._with_interest = {
             name for name, measure in self.measures.items() if measure.interest
         }
-        self.charging = frozenset(
+        self._charging = frozenset(
             name
             for name, measure in self.measures.items()
             if measure.fee is not None or measure.interest is not None
         )
-        """The measures that book a fee or switch interest on."""
         self.base_rates = base_rates
         self._payments: dict[str, list[_Payment]] = {}
         # Written in bulk at the end of a batch (or before open charges are
@@ -369,6 +368,14 @@ class ChargeBook:
         # it booked charges for.
         self._open: set[str] = set()
         self._booked: set[str] = set()
+
+    def concerns(self, claim_id: str, measures: Iterable[tuple[str, ...]]) -> bool:
+        """True when a claim of the batch books or pays charges: it has a
+        payment noted, or a step with a measure that charges a fee or switches
+        interest on. `book` wants only such claims."""
+        return claim_id in self._payments or any(
+            name in self._charging for names in measures for name in names
+        )
 
     def interest_switched(self) -> dict[str, tuple[str, str]]:
         """The claims whose interest the last `book` switched on: by claim id,
@@ -399,10 +406,6 @@ class ChargeBook:
         self._payments.setdefault(claim_id, []).append(
             _Payment(position, on, amount.amount, kind, open_before.amount)
         )
-
-    def paid_claims(self) -> KeysView[str]:
-        """The claims with payments noted in this batch (a view, not a copy)."""
-        return self._payments.keys()
 
     def forget(self) -> None:
         """Drop what was noted (a batch is done, or it was rolled back)."""
@@ -436,20 +439,16 @@ class ChargeBook:
         run_id: int,
         as_of: dt.date,
     ) -> dict[str, Decimal]:
-        """Write the batch's charges; the open principal of each claim whose
-        payments also paid charges (the run stores that instead). The claims
-        whose interest this batch switched on are left to the caller to store,
-        with the rest of each claim (`interest_switched`)."""
+        """Write the batch's charges for the claims `concerns` names; the open
+        principal of each claim whose payments also paid charges (the run
+        stores that instead). The claims whose interest this batch switched on
+        are left to the caller to store, with the rest of each claim
+        (`interest_switched`)."""
         self._fees = {}
         self._switches = {}
         self._booked = set()
         try:
-            wanted = [
-                claim
-                for claim in claims
-                if claim.claim_id in self._payments
-                or any(self.charging.intersection(names) for _, _, names in claim.steps)
-            ]
+            wanted = list(claims)
             if not wanted:
                 return {}
             self._charged = self._fees_charged(conn, wanted)

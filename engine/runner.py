@@ -629,14 +629,12 @@ class Runner:
         Returns the fees booked, by transition id and measure name."""
         claims: list[BatchClaim] = []
         ident = first_transition
-        paid = self.charges.paid_claims()
-        charging = self.charges.charging
         for work in works:
             first, ident = ident, ident + len(work.steps)
             # Only payments and measures with a fee or interest book or pay
             # charges.
-            if work.row["id"] not in paid and not any(
-                name in charging for step in work.steps for name in step.measures
+            if not self.charges.concerns(
+                work.row["id"], (step.measures for step in work.steps)
             ):
                 continue
             steps = []
