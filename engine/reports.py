@@ -71,10 +71,6 @@ def _add_interest_accrued(
                 _add(figures.interest_accrued, owed.currency, owed.interest.amount)
 
 
-FIRST_DAY = "1900-01-01"
-"""Before any date a claim can have (the importer accepts 1900 to 2199)."""
-
-
 def _add_written_off(
     write_offs_left: list[tuple[WriteOff, Decimal]], first: str, both: Any
 ) -> None:
@@ -308,7 +304,7 @@ def build_report(
     # count for the days late.
     write_offs_left = [
         (write_off, write_off.amount - recovered(conn, write_off, until=last))
-        for write_off in write_offs(conn, first=FIRST_DAY, last=last)
+        for write_off in write_offs(conn, last=last)
     ]
     written_off = {
         write_off.claim_id for write_off, left in write_offs_left if left > 0

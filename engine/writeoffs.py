@@ -46,15 +46,19 @@ def write_offs(
     first: str | None = None,
     last: str | None = None,
 ) -> list[WriteOff]:
-    """The write-offs of these claims, or of the runs from `first` to `last`."""
+    """The write-offs of these claims (default: all), by runs from `first` to
+    `last` (both included; default: any day)."""
     sql = _WRITE_OFFS
     parameters: list[object] = []
     if claim_ids is not None:
         sql += " AND t.claim_id IN (SELECT value FROM json_each(?))"
         parameters.append(json.dumps(list(claim_ids)))
-    if first is not None and last is not None:
-        sql += " AND t.as_of BETWEEN ? AND ?"
-        parameters += [first, last]
+    if first is not None:
+        sql += " AND t.as_of >= ?"
+        parameters.append(first)
+    if last is not None:
+        sql += " AND t.as_of <= ?"
+        parameters.append(last)
     found = []
     for claim_id, group, run_id, as_of, seen, small in conn.execute(sql, parameters):
         if not seen:
