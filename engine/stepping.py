@@ -200,10 +200,8 @@ class ClaimStepper:
                     {},
                     (),
                 )
-                # Written off: nothing of the principal is open any more. The
-                # transition keeps the amount written off (reason, seen).
-                work.open_amount = Money(round_money(Decimal(0), currency), currency)
-                work.facts["claim"]["open_amount"] = work.open_amount
+                # The transition keeps the amount written off (reason, seen).
+                self._write_off(work, as_of)
             timers = verdict.timed_step
             if timers and plans.resumes_on(work.row, work.open_amount, as_of):
                 timers = False  # a payment plan with nothing overdue (plans.py)
@@ -449,9 +447,10 @@ class ClaimStepper:
             self._write_off(work, on)
 
     def _write_off(self, work: ClaimWork, on: dt.date) -> None:
-        """A `write_off` measure writes the open principal off as
-        uncollectable: the claim is settled with nothing open. Its outbox
-        item (done at once) and the move keep the amount written off."""
+        """Write the open principal off as uncollectable (a `write_off`
+        measure or a small balance): the claim is settled with nothing open.
+        The move (and a measure's outbox item, done at once) keeps the amount
+        written off."""
         currency = work.open_amount.currency
         work.open_amount = Money(round_money(Decimal(0), currency), currency)
         work.facts["claim"]["open_amount"] = work.open_amount
