@@ -391,6 +391,10 @@ def _describe_error(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
         hint = f"expected {_expected_words(allowed)}" if allowed else None
         if "NAME" in allowed and not _line_text(text, line)[: column - 1].strip():
             hint = f"expected {STATEMENT_START}"
+        if char.isdigit() and not char.isascii():
+            # A digit of another script reads as a number elsewhere, not here.
+            digits = "write numbers with the digits 0 to 9"
+            hint = f"{hint}; {digits}" if hint else digits
         return Diagnostic("E101", f"unexpected character `{char}`", span, hint, path)
     if isinstance(error, UnexpectedEOF):
         last = len(text.splitlines()) or 1

@@ -50,6 +50,23 @@ CASES: dict[str, tuple[str, str]] = {
             "      = hint: expected `%` or a currency code like EUR",
         ),
     ),
+    "E101 digit of another script": (
+        lines(
+            HEADER,
+            GROUP,
+            MEASURE,
+            BLOCK,
+            "  current -> done after ١٤ days overdue do note",
+            END,
+        ),
+        lines(
+            "p.dun:5:25: error E101: unexpected character `١`",
+            "    5 |   current -> done after ١٤ days overdue do note",
+            "      |                         ^",
+            "      = hint: expected a whole number of days; write numbers with the "
+            "digits 0 to 9",
+        ),
+    ),
     "E102": (
         lines(
             HEADER,
