@@ -152,7 +152,8 @@ def history(
             )
         )
 
-    # Payments applied after a write-off recover it first (engine/writeoffs.py).
+    # Payments applied after a write-off recover it first, and credit notes
+    # cancel it first (engine/writeoffs.py).
     offs = write_offs(conn, claim_ids=[claim_id])
     left = {off.run_id: off.amount for off in offs}
     for ident, amount, currency, paid_on, kind, applied in conn.execute(
@@ -165,8 +166,9 @@ def history(
             if applied and applied > (off.run_id or 0) and left[off.run_id] > 0:
                 back = min(Decimal(amount), left[off.run_id])
                 left[off.run_id] -= back
+                verb = "recovers" if kind == "payment" else "cancels"
                 state += (
-                    f"; recovers {back} {currency} of the {off.amount} {currency} "
+                    f"; {verb} {back} {currency} of the {off.amount} {currency} "
                     f"written off on {off.as_of}"
                 )
         entries.append(

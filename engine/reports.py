@@ -130,6 +130,10 @@ class GroupFigures:
     billed: Amounts = field(factory=dict)
     fell_due: Amounts = field(factory=dict)
     collected: Amounts = field(factory=dict)
+    """Payments on the claims that fell due in the period (credit notes not)."""
+    credited: Amounts = field(factory=dict)
+    """Credit notes on those claims: they reduce what is owed, nothing is
+    collected."""
     open_at_end: Amounts = field(factory=dict)
     ages: dict[str, Amounts] = field(factory=lambda: {b: {} for b in AGE_BUCKETS})
     settled: int = 0
@@ -147,7 +151,8 @@ class GroupFigures:
     def currencies(self) -> list[str]:
         """Every currency any of the money figures is in."""
         found: set[str] = set()
-        for amounts in (self.billed, self.fell_due, self.collected, self.open_at_end,
+        for amounts in (self.billed, self.fell_due, self.collected, self.credited,
+                        self.open_at_end,
                         self.fees, self.cost, self.interest,
                         self.interest_accrued, self.written_off):  # fmt: skip
             found.update(amounts)
@@ -161,9 +166,12 @@ class GroupFigures:
         return (Decimal(self.days_late_total) / self.settled).quantize(Decimal("0.01"))
 
     def realization(self, currency: str) -> Decimal | None:
-        """Collected on the claims that fell due in the period / what fell due."""
-        due = self.fell_due.get(currency)
-        if not due:
+        """Collected on the claims that fell due in the period / what fell due
+        less what credit notes took off it."""
+        due = self.fell_due.get(currency, Decimal(0)) - self.credited.get(
+            currency, Decimal(0)
+        )
+        if due <= 0:
             return None
         share = self.collected.get(currency, Decimal(0)) / due
         return (share * 100).quantize(Decimal("0.01"))
@@ -247,6 +255,12 @@ class Report:
                     name,
                     "collected",
                     figures.collected.get(currency, Decimal(0)),
+                    currency,
+                )
+                put(
+                    name,
+                    "credited",
+                    figures.credited.get(currency, Decimal(0)),
                     currency,
                 )
                 put(
@@ -360,15 +374,17 @@ def build_report(
         for figures in both(group):
             _add(figures.balance_days, currency, weight)
 
-    collected = conn.execute(
-        "SELECT c.group_name, p.currency, p.amount FROM payments p "
+    # Money paid counts as collected; a credit note takes off what was owed.
+    received = conn.execute(
+        "SELECT c.group_name, p.kind, p.currency, p.amount FROM payments p "
         "JOIN claims c ON c.id = p.claim_id "
         "WHERE p.paid_on <= ? AND c.due_date BETWEEN ? AND ?",
         (last, first, last),
     )
-    for group, currency, amount in collected:
+    for group, kind, currency, amount in received:
         for figures in both(group):
-            _add(figures.collected, currency, Decimal(amount))
+            into = figures.collected if kind == "payment" else figures.credited
+            _add(into, currency, Decimal(amount))
 
     measures = conn.execute(
         "SELECT t.group_name, m.measure, m.kind, m.currency, m.cost, "
@@ -386,9 +402,10 @@ def build_report(
             else None
         )
         if percent is not None:
+            # A share of the money collected, not of credit notes.
             after = conn.execute(
                 "SELECT amount FROM payments WHERE claim_id = ? AND paid_on >= ? "
-                "AND paid_on <= ?",
+                "AND paid_on <= ? AND kind = 'payment'",
                 (claim_id, as_of, last),
             ).fetchall()
             base = sum((Decimal(a) for (a,) in after), Decimal(0))
@@ -461,6 +478,11 @@ def render_text(report: Report) -> str:
                 f"  collected             {money(figures.collected)} of "
                 f"{money(figures.fell_due)} that fell due"
             )
+            if figures.credited.get(currency):
+                lines.append(
+                    f"  credited              {money(figures.credited)} "
+                    "(credit notes: owed no more, not collected)"
+                )
             lines.append(
                 f"  realization ratio     {f'{ratio} %' if ratio is not None else '-'}"
             )

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from engine import Customer, Engine, Money
+from engine import Customer, Engine, Money, Payment
 from engine.cli.main import cli
 from engine.explain import explain, render_explanation
-from engine.reports import TOTAL, build_report
+from engine.reports import TOTAL, build_report, render_text
 from engine.simulate import simulate
 
 from .conftest import add_claim, add_payment, make_engine
@@ -431,3 +431,92 @@ def test_history_shows_what_each_payment_recovered(tmp_path: Path) -> None:
     ]
     # 400.00 - 300.00 - 5.00 = 95.00 paid beyond all the claim owed.
     assert claim_state(engine) == ("paid", "-95.00", "2024-07-02")
+
+
+CREDITS = """\
+policy "Credits" version "1"
+  currency EUR
+
+group everyone otherwise
+
+measure reminder = letter "reminder" cost 0.80 EUR
+measure handover = agency "partner" cost 10 % of collected
+
+dunning everyone
+  terminal with_agency
+  current -> reminded after 5 days overdue do reminder
+  reminded -> with_agency after 10 days in state do handover
+"""
+
+
+def test_credit_notes_are_credited_not_collected(tmp_path: Path) -> None:
+    """A: 1,000.00 due 01-31, 600.00 paid and 400.00 credited in March; B:
+    500.00 due 02-14, 100.00 credited in February, 200.00 paid in March.
+
+    Both fell due in the quarter: 1,500.00. Collected 600.00 + 200.00 =
+    800.00, credited 400.00 + 100.00 = 500.00, so 1,000.00 was still owed
+    after the credit notes: realization 800.00 / 1,000.00 = 80 %. Both were
+    handed over in February, before every payment: the agency's 10 % is of
+    the money paid, 60.00 + 20.00, not of the credit notes; with two
+    reminders at 0.80 the measures cost 81.60.
+    """
+    engine = make_engine(tmp_path, CREDITS)
+    add_claim(engine, "A", due="2025-01-31", amount="1000.00", issued="2025-01-01")
+    add_claim(engine, "B", due="2025-02-14", amount="500.00", issued="2025-01-15")
+    engine.add_payments(
+        [
+            Payment("C2", "B", Money(Decimal("100.00"), "EUR"), dt.date(2025, 2, 20),
+                    kind="credit_note"),
+            Payment("P1", "A", Money(Decimal("600.00"), "EUR"), dt.date(2025, 3, 10)),
+            Payment("C1", "A", Money(Decimal("400.00"), "EUR"), dt.date(2025, 3, 12),
+                    kind="credit_note"),
+            Payment("P2", "B", Money(Decimal("200.00"), "EUR"), dt.date(2025, 3, 14)),
+        ]
+    )  # fmt: skip
+
+    report = simulate(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+
+    total = report.groups[TOTAL]
+    assert total.fell_due == {"EUR": Decimal("1500.00")}
+    assert total.collected == {"EUR": Decimal("800.00")}
+    assert total.credited == {"EUR": Decimal("500.00")}
+    assert total.realization("EUR") == Decimal("80.00")
+    assert dict(total.measures) == {"letter": 2, "agency": 2}
+    assert total.cost == {"EUR": Decimal("81.60")}
+    assert total.open_at_end == {"EUR": Decimal("200.00")}
+    text = render_text(report)
+    assert (
+        "  credited              500.00 EUR (credit notes: owed no more, not "
+        "collected)" in text
+    )
+    rows = {(row["group"], row["metric"]): row["value"] for row in report.as_rows()}
+    assert rows[(TOTAL, "collected")] == "800.00"
+    assert rows[(TOTAL, "credited")] == "500.00"
+
+
+def test_a_credit_note_after_a_write_off_cancels_part_of_it(tmp_path: Path) -> None:
+    """500.00 written off on 06-27, then a credit note of 200.00: 300.00 stays
+    written off, nothing was collected, and 300.00 was owed after the credit
+    note: realization 0 %."""
+    engine = written_off_claim(tmp_path, "500.00")
+    engine.add_payments(
+        [Payment("C1", "W", Money(Decimal("200.00"), "EUR"), dt.date(2024, 7, 1),
+                 kind="credit_note")]
+    )  # fmt: skip
+    engine.run(dt.date(2024, 7, 1))
+
+    report = build_report(
+        engine.store, engine.policy, dt.date(2024, 6, 1), dt.date(2024, 7, 31)
+    )
+    total = report.groups[TOTAL]
+    assert total.written_off == {"EUR": Decimal("300.00")}
+    assert total.collected == {}
+    assert total.credited == {"EUR": Decimal("200.00")}
+    assert total.realization("EUR") == Decimal("0.00")
+    lines = [entry.text for entry in engine.history("W") if entry.kind == "credit_note"]
+    assert lines == [
+        "credit note C1: 200.00 EUR (applied in run 3; cancels 200.00 EUR of the "
+        "500.00 EUR written off on 2024-06-27)"
+    ]
