@@ -24,6 +24,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency
 from fpdf import FPDF
+from fpdf.enums import TextEmphasis
 from fpdf.fonts import FontFace, TextStyle
 from fpdf.html import HTML2FPDF
 from jinja2 import (
@@ -563,8 +564,33 @@ class _LetterHTML(HTML2FPDF):
             super().handle_data(data)
 
 
+_FACES = {
+    "": _FONTS / "LiberationSans-Regular.ttf",
+    "B": _FONTS / "LiberationSans-Bold.ttf",
+    # Limitation: no italic face is bundled; italics are drawn upright.
+    "I": _FONTS / "LiberationSans-Regular.ttf",
+    "BI": _FONTS / "LiberationSans-Bold.ttf",
+}
+
+
 class _LetterPDF(FPDF):
+    """A letter's PDF. The italic faces of the letter font are read, and
+    embedded, only once the letter uses them: reading and embedding a face
+    is most of the time a letter takes, and most letters have no italics.
+    (Regular and bold are always there: tables check for bold headings
+    without asking for the font.)"""
+
     HTML2FPDF_CLASS = _LetterHTML
+
+    def set_font(
+        self, family: str | None = None, style: Any = "", size: float = 0
+    ) -> None:
+        letters = style.style if isinstance(style, TextEmphasis) else str(style)
+        face = "".join(sorted(c for c in letters.upper() if c in "BI"))
+        family_name = (family or self.font_family or "").lower()
+        if family_name == "sans" and f"sans{face}" not in self.fonts:
+            self.add_font("sans", face, str(_FACES[face]))
+        super().set_font(family, style, size)
 
 
 def _pdf(html: str, notice: Notice, choice: TemplateChoice) -> bytes:
@@ -572,11 +598,8 @@ def _pdf(html: str, notice: Notice, choice: TemplateChoice) -> bytes:
     pdf = _LetterPDF(format="A4")
     pdf.set_margins(left=20, top=15, right=20)
     pdf.set_auto_page_break(True, margin=15)
-    regular = _FONTS / "LiberationSans-Regular.ttf"
-    bold = _FONTS / "LiberationSans-Bold.ttf"
-    # Limitation: no italic face is bundled; italics are drawn upright.
-    for style, path in (("", regular), ("B", bold), ("I", regular), ("BI", bold)):
-        pdf.add_font("sans", style, str(path))
+    for face in ("", "B"):
+        pdf.add_font("sans", face, str(_FACES[face]))
     pdf.set_creation_date(dt.datetime.combine(notice.as_of, dt.time(), tzinfo=dt.UTC))
     pdf.set_author(notice.sender.name)
     pdf.set_lang(choice.language)

@@ -946,6 +946,33 @@ def test_the_same_notice_gives_the_same_pdf() -> None:
     )
 
 
+def embedded_fonts(pdf: bytes) -> int:
+    """How many font files a PDF embeds, used or not."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    found = 0
+    for number in range(1, int(reader.trailer["/Size"])):
+        item = reader.get_object(number)
+        if isinstance(item, dict) and "/FontFile2" in item:
+            found += 1
+    return found
+
+
+def test_italics_are_read_only_for_letters_that_use_them(tmp_path: Path) -> None:
+    """A letter with bold and italic text prints both; the italic faces (drawn
+    upright) are embedded only then: two font files without italics, four with."""
+    plain = "<p>Total <b>{{ customer.name }}</b></p>"
+    slanted = plain + "<p><em>Bitte</em> <b><i>sofort</i></b> zahlen.</p>"
+    folder = folder_with(tmp_path, {"plain.html": plain, "slanted.html": slanted})
+    renderer = NoticeRenderer(folder)
+
+    without = renderer.render_pdf(worked_notice(), "plain")
+    with_italics = renderer.render_pdf(worked_notice(), "slanted")
+
+    assert "Bitte sofort zahlen." in pdf_text(with_italics)
+    assert embedded_fonts(without) == 2
+    assert embedded_fonts(with_italics) == 4
+
+
 def test_the_pdf_shows_names_beyond_latin_1() -> None:
     """Polish and Czech names are drawn with the bundled font, not dropped."""
     notice = worked_notice("de", name="Łukasz Żółć, Dvořák s.r.o.")
