@@ -32,10 +32,15 @@ class Mailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        if s.implicit_tls:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=s.tls_context()
+            )
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
             if s.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=s.tls_context())
             if s.user:
                 smtp.login(s.user, s.password or "")
         except BaseException:
@@ -99,6 +104,17 @@ def smtp_error_text(error: BaseException) -> str:
         return "the SMTP server refused the connection"
     if isinstance(error, TimeoutError):
         return "the SMTP server did not answer in time"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"the SMTP server's certificate is not trusted: {error.verify_message}; "
+            "--smtp-ca-file names the certificates to trust"
+        )
+    if isinstance(error, ssl.SSLError):
+        return (
+            f"TLS with the SMTP server failed ({error.reason or error}); is the "
+            "port one for TLS from the start (465, --smtp-implicit-tls) or for "
+            "STARTTLS (587, --smtp-starttls)?"
+        )
     return str(error) or type(error).__name__
 
 

@@ -7,6 +7,7 @@ send cannot start as asked.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from pathlib import Path
 
@@ -23,6 +24,14 @@ class SendingError(Exception):
     """Sending cannot start as asked (no SMTP server for e-mails, a bad setting)."""
 
 
+def _one_kind_of_tls(settings: SmtpSettings, _: object, implicit: bool) -> None:
+    if implicit and settings.starttls:
+        raise SendingError(
+            "a connection is encrypted either from the start (implicit TLS) or "
+            "with STARTTLS, not both"
+        )
+
+
 @frozen
 class SmtpSettings:
     """The SMTP server e-mails are handed to, and how to log in to it."""
@@ -32,9 +41,22 @@ class SmtpSettings:
     """The From address of every e-mail (`dunning@example.com`)."""
     port: int = 25
     starttls: bool = False
+    """Encrypt the connection with STARTTLS once it is open (usually port 587)."""
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    implicit_tls: bool = field(default=False, validator=_one_kind_of_tls)
+    """Encrypt the connection from the start (SMTPS, usually port 465)."""
+    ca_file: Path | None = None
+    """Certificates (PEM) to trust for the server's, instead of the system's:
+    for a mail server with a certificate of the company's own."""
+
+    def tls_context(self) -> ssl.SSLContext:
+        """How the server's certificate is checked: against `ca_file`, else
+        against the system's certificates; its name must match `host`."""
+        return ssl.create_default_context(
+            cafile=str(self.ca_file) if self.ca_file else None
+        )
 
 
 @frozen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from engine import Customer, Engine
 from engine.cli.main import cli
+from engine.cli.send_commands import _smtp
+from engine.send_settings import SendingError
 from engine.sending import SendSettings, SmtpSettings
 
 from .test_send import (
@@ -463,3 +467,226 @@ def test_the_sample_data_is_sent_with_the_policy_s_own_templates(
     pdfs = sorted(letters.glob("*.pdf"))
     assert len(pdfs) + len(box.messages) == sent
     assert pdfs and all(pdf.read_bytes().startswith(b"%PDF-") for pdf in pdfs)
+
+
+# ---- encrypted connections -----------------------------------------------------
+
+
+@pytest.fixture
+def authority() -> trustme.CA:
+    """A certificate authority of the test's own, as a company might run one."""
+    return trustme.CA()
+
+
+def tls_mailbox(authority: trustme.CA, **server: Any) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on 127.0.0.1 whose certificate `authority` issued."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    handler = Mailbox()
+    port = free_port()
+    if server.pop("starttls", False):
+        server.update(tls_context=context, require_starttls=True)
+    else:
+        server.update(ssl_context=context)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **server)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtps_mailbox(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
+    """A server that speaks TLS from the first byte (SMTPS)."""
+    yield from tls_mailbox(authority)
+
+
+@pytest.fixture
+def starttls_mailbox(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
+    """A server that wants STARTTLS before it takes a message."""
+    yield from tls_mailbox(authority, starttls=True)
+
+
+def ca_file(authority: trustme.CA, tmp_path: Path) -> Path:
+    """The authority's certificate as a PEM file."""
+    path = tmp_path / "company-ca.pem"
+    authority.cert_pem.write_to_path(str(path))
+    return path
+
+
+def tls_settings(
+    tmp_path: Path, port: int, trusted: Path | None, **tls: bool
+) -> SendSettings:
+    """Letters into tmp_path/letters; e-mails through an encrypting test server."""
+    smtp = SmtpSettings(
+        "127.0.0.1",
+        "mahnwesen@beispiel.example",
+        port,
+        timeout=5,
+        ca_file=trusted,
+        **tls,
+    )
+    return settings(tmp_path, smtp=smtp)
+
+
+def test_an_e_mail_goes_over_tls_from_the_start(
+    tmp_path: Path, authority: trustme.CA, smtps_mailbox: tuple[Mailbox, int]
+) -> None:
+    """Implicit TLS, the server's certificate checked against the company's CA."""
+    box, port = smtps_mailbox
+    engine = two_customers(tmp_path)
+    trusted = ca_file(authority, tmp_path)
+
+    report = engine.send(
+        SEND_DAY, tls_settings(tmp_path, port, trusted, implicit_tls=True)
+    )
+
+    assert [d.status for d in report.deliveries] == ["sent", "sent"]
+    assert sorted(r for _, (r,), _ in box.messages) == [
+        "ap@muster.example",
+        "kasse@zweite.example",
+    ]
+
+
+def test_an_e_mail_goes_after_starttls(
+    tmp_path: Path, authority: trustme.CA, starttls_mailbox: tuple[Mailbox, int]
+) -> None:
+    """A server that takes nothing before STARTTLS gets both e-mails encrypted."""
+    box, port = starttls_mailbox
+    engine = two_customers(tmp_path)
+    trusted = ca_file(authority, tmp_path)
+
+    report = engine.send(SEND_DAY, tls_settings(tmp_path, port, trusted, starttls=True))
+
+    assert [d.status for d in report.deliveries] == ["sent", "sent"]
+    assert len(box.messages) == 2
+
+
+def test_a_certificate_nobody_vouches_for_fails_the_e_mail(
+    tmp_path: Path, smtps_mailbox: tuple[Mailbox, int]
+) -> None:
+    """Without the company's CA the certificate is not trusted: nothing is
+    handed over, and the notices wait for the next send."""
+    box, port = smtps_mailbox
+    engine = two_customers(tmp_path)
+
+    report = engine.send(
+        SEND_DAY, tls_settings(tmp_path, port, None, implicit_tls=True)
+    )
+
+    assert [d.status for d in report.deliveries] == ["failed", "failed"]
+    (detail,) = {d.detail for d in report.deliveries}
+    assert detail.startswith(
+        "attempt 1 of 5: the SMTP server's certificate is not trusted: "
+    )
+    assert detail.endswith("; --smtp-ca-file names the certificates to trust")
+    assert box.messages == []
+    assert statuses(engine) == {1: ("failed", 1), 2: ("failed", 1)}
+
+
+def test_tls_from_the_start_on_a_plain_server_says_which_port_is_which(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Implicit TLS against a server that speaks plain SMTP first."""
+    box, port = mailbox
+    engine = two_customers(tmp_path)
+
+    report = engine.send(
+        SEND_DAY, tls_settings(tmp_path, port, None, implicit_tls=True)
+    )
+
+    (detail,) = {d.detail for d in report.deliveries}
+    assert detail.startswith("attempt 1 of 5: TLS with the SMTP server failed (")
+    assert detail.endswith(
+        "); is the port one for TLS from the start (465, --smtp-implicit-tls) or "
+        "for STARTTLS (587, --smtp-starttls)?"
+    )
+    assert box.messages == []
+
+
+def test_the_send_command_encrypts_with_the_company_s_ca(
+    tmp_path: Path, authority: trustme.CA, smtps_mailbox: tuple[Mailbox, int]
+) -> None:
+    """--smtp-implicit-tls and --smtp-ca-file from the command line."""
+    box, port = smtps_mailbox
+    two_customers(tmp_path).close()
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "send",
+            *("--policy", str(tmp_path / "sending.dun")),
+            *("--db", str(tmp_path / "send.db")),
+            *("--on", "2024-03-07"),
+            *("--smtp-host", "127.0.0.1", "--smtp-port", str(port)),
+            *("--smtp-from", "mahnwesen@beispiel.example"),
+            "--smtp-implicit-tls",
+            *("--smtp-ca-file", str(ca_file(authority, tmp_path))),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "2 notices on 2024-03-07: 2 sent" in result.output
+    assert len(box.messages) == 2
+
+
+def test_port_465_is_encrypted_from_the_start_unless_starttls_is_asked_for() -> None:
+    """SMTPS is the rule on port 465; other ports and STARTTLS are left alone."""
+    smtps = _smtp("mail.example", 465, "a@b.example", False, False, None, None, None, 5)
+    starttls = _smtp(
+        "mail.example", 465, "a@b.example", True, False, None, None, None, 5
+    )
+    submission = _smtp(
+        "mail.example", 587, "a@b.example", False, False, None, None, None, 5
+    )
+
+    assert smtps is not None and (smtps.implicit_tls, smtps.starttls) == (True, False)
+    assert starttls is not None
+    assert (starttls.implicit_tls, starttls.starttls) == (False, True)
+    assert submission is not None
+    assert (submission.implicit_tls, submission.starttls) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--smtp-implicit-tls", "--smtp-starttls"],
+            "Invalid value for '--smtp-implicit-tls' and '--smtp-starttls': a "
+            "connection is encrypted either from the start or with STARTTLS, not both",
+        ),
+        (
+            ["--smtp-ca-file", "{tmp}/notes.txt"],
+            "Invalid value for '--smtp-ca-file': {tmp}/notes.txt: not a file of "
+            "PEM certificates",
+        ),
+    ],
+    ids=["both kinds of TLS", "not certificates"],
+)
+def test_tls_options_that_cannot_work_are_usage_errors(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    """Exit code 2, and the option named, before anything is read or sent."""
+    two_customers(tmp_path).close()
+    (tmp_path / "notes.txt").write_text("not a certificate\n", encoding="utf-8")
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "send",
+            *("--policy", str(tmp_path / "sending.dun")),
+            *("--db", str(tmp_path / "send.db")),
+            *("--smtp-host", "127.0.0.1", "--smtp-from", "a@b.example"),
+            *(argument.format(tmp=tmp_path) for argument in arguments),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert message.format(tmp=tmp_path) in " ".join(result.output.split())
+
+
+def test_smtp_settings_refuse_both_kinds_of_tls() -> None:
+    """The settings themselves refuse STARTTLS on a connection already encrypted."""
+    with pytest.raises(SendingError, match="not both"):
+        SmtpSettings("h", "a@b.example", 465, starttls=True, implicit_tls=True)

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import ssl
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from .options import (
     quiet,
 )
 
+SMTPS_PORT = 465
 SHOWN_ITEMS = 20
 """At most this many item numbers in one line of the summary."""
 
@@ -57,12 +59,28 @@ def _smtp(
     port: int,
     sender: str | None,
     starttls: bool,
+    implicit_tls: bool,
+    ca_file: str | None,
     user: str | None,
     password: str | None,
     timeout: float,
 ) -> SmtpSettings | None:
     if not host:
         return None
+    if starttls and implicit_tls:
+        raise click.BadParameter(
+            "a connection is encrypted either from the start or with STARTTLS, "
+            "not both",
+            param_hint="'--smtp-implicit-tls' and '--smtp-starttls'",
+        )
+    if ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except (ssl.SSLError, OSError) as error:
+            raise click.BadParameter(
+                f"{ca_file}: not a file of PEM certificates ({error})",
+                param_hint="'--smtp-ca-file'",
+            ) from None
     if not sender or "@" not in sender:
         raise click.BadParameter(
             f"{sender!r} is not an e-mail address; e-mails need a From address "
@@ -71,7 +89,18 @@ def _smtp(
             else "e-mails need a From address (or DUNNING_SMTP_FROM)",
             param_hint="'--smtp-from'",
         )
-    return SmtpSettings(host, sender, port, starttls, user, password, timeout)
+    return SmtpSettings(
+        host,
+        sender,
+        port,
+        starttls,
+        user,
+        password,
+        timeout,
+        # Port 465 is SMTPS: encrypted from the start, unless told otherwise.
+        implicit_tls=implicit_tls or (port == SMTPS_PORT and not starttls),
+        ca_file=Path(ca_file) if ca_file else None,
+    )
 
 
 @click.command("send")
@@ -114,7 +143,20 @@ def _smtp(
     "--smtp-starttls",
     is_flag=True,
     envvar="DUNNING_SMTP_STARTTLS",
-    help="Encrypt the connection with STARTTLS.",
+    help="Encrypt the connection with STARTTLS once it is open (usually port 587).",
+)
+@click.option(
+    "--smtp-implicit-tls",
+    is_flag=True,
+    envvar="DUNNING_SMTP_IMPLICIT_TLS",
+    help="Encrypt the connection from the start (SMTPS); the default on port 465.",
+)
+@click.option(
+    "--smtp-ca-file",
+    envvar="DUNNING_SMTP_CA_FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust the server's certificate if these PEM certificates vouch for it, "
+    "instead of the system's (a company's own certificate authority).",
 )
 @click.option("--smtp-user", envvar="DUNNING_SMTP_USER", help="Log in as this user.")
 @click.option(
@@ -158,6 +200,8 @@ def send_command(
     smtp_port: int,
     smtp_from: str | None,
     smtp_starttls: bool,
+    smtp_implicit_tls: bool,
+    smtp_ca_file: str | None,
     smtp_user: str | None,
     smtp_password: str | None,
     smtp_timeout: float,
@@ -172,6 +216,8 @@ def send_command(
         smtp_port,
         smtp_from,
         smtp_starttls,
+        smtp_implicit_tls,
+        smtp_ca_file,
         smtp_user,
         smtp_password,
         smtp_timeout,
