@@ -530,37 +530,31 @@ def tls_settings(
     return settings(tmp_path, smtp=smtp)
 
 
-def test_an_e_mail_goes_over_tls_from_the_start(
-    tmp_path: Path, authority: trustme.CA, smtps_mailbox: tuple[Mailbox, int]
+@pytest.mark.parametrize(
+    ("server", "tls"),
+    [("smtps_mailbox", "implicit_tls"), ("starttls_mailbox", "starttls")],
+    ids=["from the start", "after STARTTLS"],
+)
+def test_e_mails_go_encrypted(
+    tmp_path: Path,
+    authority: trustme.CA,
+    request: pytest.FixtureRequest,
+    server: str,
+    tls: str,
 ) -> None:
-    """Implicit TLS, the server's certificate checked against the company's CA."""
-    box, port = smtps_mailbox
+    """Both e-mails go encrypted, the server's certificate checked against the
+    company's CA; the STARTTLS server takes nothing before STARTTLS."""
+    box, port = request.getfixturevalue(server)
     engine = two_customers(tmp_path)
     trusted = ca_file(authority, tmp_path)
 
-    report = engine.send(
-        SEND_DAY, tls_settings(tmp_path, port, trusted, implicit_tls=True)
-    )
+    report = engine.send(SEND_DAY, tls_settings(tmp_path, port, trusted, **{tls: True}))
 
     assert [d.status for d in report.deliveries] == ["sent", "sent"]
     assert sorted(r for _, (r,), _ in box.messages) == [
         "ap@muster.example",
         "kasse@zweite.example",
     ]
-
-
-def test_an_e_mail_goes_after_starttls(
-    tmp_path: Path, authority: trustme.CA, starttls_mailbox: tuple[Mailbox, int]
-) -> None:
-    """A server that takes nothing before STARTTLS gets both e-mails encrypted."""
-    box, port = starttls_mailbox
-    engine = two_customers(tmp_path)
-    trusted = ca_file(authority, tmp_path)
-
-    report = engine.send(SEND_DAY, tls_settings(tmp_path, port, trusted, starttls=True))
-
-    assert [d.status for d in report.deliveries] == ["sent", "sent"]
-    assert len(box.messages) == 2
 
 
 def test_a_certificate_nobody_vouches_for_fails_the_e_mail(
