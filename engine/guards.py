@@ -8,7 +8,9 @@ which values a decision was based on.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -161,22 +163,39 @@ def _as_money(value: Any, other: Any) -> Money | None:
     return Money(number, other.currency)
 
 
+# What a value of an extra data column must look like to count as a number or
+# a date: written as the policy language writes them, digits 0-9 only. `NaN`,
+# `1e3`, `1_000`, `٣` or `20250101` are none of these.
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?", re.ASCII)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
 def _as_number(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, Decimal)):
+    if isinstance(value, int):
         return Decimal(value)
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, float):  # from a JSON number: as it is written
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    text = str(value).strip()
+    if not _NUMBER.fullmatch(text):
+        return None
     try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits numbers only
         return None
 
 
 def _as_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
+    text = str(value).strip()
+    if not _DATE.fullmatch(text):
+        return None
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        return dt.date.fromisoformat(text)
     except ValueError:
         return None
 
