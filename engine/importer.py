@@ -536,6 +536,8 @@ def _compare(
     wanted = [*checked.records, *(str(record[2][0]) for record, _ in flawed)]
     existing = _fetch(conn, kind, (*fields[1:], *kept), wanted)
     _check_references(conn, checked, batch, problems)
+    if kind == "payments":
+        _check_credit_notes(conn, checked, batch, problems)
 
     fresh = [r for key, r in checked.records.items() if key not in existing]
     amount_at = fields.index("amount") if kind == "claims" else 0
@@ -806,6 +808,65 @@ def _check_references(
                 message += f"still owes ({owed} {currency}) on {given}, the day of "
                 message += "the promise; a promise can be at most the open amount"
                 problems.append(checked.problem(found, "amount", amount, message))
+
+
+def _check_credit_notes(
+    conn: sqlite3.Connection, checked: _Checked, batch: _Batch, problems: list[Problem]
+) -> None:
+    """A credit note takes off at most what its claim's amount leaves after the
+    credit notes before it, stored or earlier in the file: it reduces what was
+    invoiced, never charges."""
+    fields = checked.fields
+    if "kind" not in fields:
+        return  # every row is a payment
+    at = {name: fields.index(name) for name in ("id", "claim_id", "amount", "kind")}
+    notes = sorted(
+        (found for found in checked.records.values() if found[2][at["kind"]] ==
+         "credit_note"),
+        key=lambda found: (found[0], found[1] or 0),
+    )  # fmt: skip
+    if not notes:
+        return
+    claims = {str(found[2][at["claim_id"]]) for found in notes}
+    invoiced = _claim_amounts(conn, batch, claims)
+    mine = {str(found[2][at["id"]]) for found in notes}
+    credited: dict[str, Decimal] = {}
+    for claim, identity, amount in conn.execute(
+        "SELECT claim_id, id, amount FROM payments WHERE kind = 'credit_note' "
+        "AND claim_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(claims)),),
+    ):
+        if identity not in mine:  # a note imported again is counted once
+            credited[claim] = credited.get(claim, Decimal(0)) + Decimal(amount)
+    for found in notes:
+        claim, text = str(found[2][at["claim_id"]]), str(found[2][at["amount"]])
+        amount, total = Decimal(text), invoiced.get(claim)
+        if total is None:
+            continue  # an unknown claim is a problem of its own
+        before = credited.get(claim, Decimal(0))
+        if amount > total - before:
+            message = f"{quote(text)} is more than claim {quote(claim)} can still "
+            message += f"be credited ({total - before}: its amount {total}"
+            message += f" less {before} credited before)" if before else ")"
+            message += "; a credit note takes off at most what was invoiced"
+            problems.append(checked.problem(found, "amount", text, message))
+        credited[claim] = before + amount
+
+
+def _claim_amounts(
+    conn: sqlite3.Connection, batch: _Batch, wanted: set[str]
+) -> dict[str, Decimal]:
+    """The amounts of the claims with these ids, from the claims of the same
+    import or from the store; left out where a claim row has it wrong."""
+    amounts: dict[str, Decimal] = {}
+    for earlier in batch.claims:
+        amount_at = earlier.fields.index("amount")
+        for claim in wanted & earlier.records.keys():
+            amounts[claim] = Decimal(str(earlier.records[claim][2][amount_at]))
+    stored = _fetch(conn, "claims", ("amount",), wanted - amounts.keys())
+    for claim, (amount,) in stored.items():
+        amounts[claim] = Decimal(str(amount))
+    return amounts
 
 
 def _still_owed(conn: sqlite3.Connection, claim: str, day: str) -> Decimal | None:

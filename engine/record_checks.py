@@ -225,6 +225,7 @@ def check_payments(conn: sqlite3.Connection, payments: Sequence[Payment]) -> Non
     found = _Problems()
     wanted = {p.claim_id for p in payments if isinstance(p.claim_id, str)}
     currencies = _stored(conn, "claims", "currency", wanted)
+    credit = _credit_left(conn, payments)
     for payment in payments:
         where = _where("payment", payment.id)
         _text(found, where, "id", payment.id)
@@ -244,7 +245,41 @@ def check_payments(conn: sqlite3.Connection, payments: Sequence[Payment]) -> Non
                 where,
                 f"amount {payment.amount} is not in the claim's currency {currency}",
             )
+        elif right and payment.kind == "credit_note":
+            left = credit.get(payment.claim_id, Decimal(0))
+            if payment.amount.amount > left:
+                found.add(
+                    where,
+                    f"amount {payment.amount} is more than claim {payment.claim_id} "
+                    f"can still be credited ({left} {currency}); a credit note takes "
+                    "off at most what was invoiced",
+                )
+            credit[payment.claim_id] = left - payment.amount.amount
     found.raise_any()
+
+
+def _credit_left(
+    conn: sqlite3.Connection, payments: Sequence[Payment]
+) -> dict[str, Decimal]:
+    """For the claims these credit notes are for: what credit notes can still
+    take off, the claim's amount less those stored (other than these)."""
+    notes = [p for p in payments if p.kind == "credit_note"]
+    wanted = {p.claim_id for p in notes if isinstance(p.claim_id, str)}
+    if not wanted:
+        return {}
+    mine = {p.id for p in notes}
+    left = {
+        claim: Decimal(str(amount))
+        for claim, (amount,) in _stored(conn, "claims", "amount", wanted).items()
+    }
+    for claim, identity, amount in conn.execute(
+        "SELECT claim_id, id, amount FROM payments WHERE kind = 'credit_note' "
+        "AND claim_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(wanted)),),
+    ):
+        if identity not in mine and claim in left:
+            left[claim] -= Decimal(amount)
+    return left
 
 
 def check_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dunlang import load_policy
+from engine import Claim, Customer, Engine, Payment, RecordError
 from engine.importer import (
     ImportFailed,
     ImportResult,
@@ -27,6 +29,8 @@ from engine.mapping import (
     too_precise,
 )
 from engine.store import Store
+
+from .conftest import POLICIES, eur
 
 IBM = "ibm-late-payment-histories/WA_Fn-UseC_-Accounts-Receivable.csv"
 NOON = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
@@ -683,6 +687,60 @@ def test_bad_payment_and_event_rows(store: Store, tmp_path: Path) -> None:
         "e.csv:5: column `customer_id`: `C2` is not the customer of claim `I1` (C1)",
     ]
     assert dump(store) == before
+
+
+def test_a_credit_note_takes_off_at_most_what_was_invoiced(
+    store: Store, tmp_path: Path
+) -> None:
+    """I1 is 100.00: a first credit note of 30.00 is stored; of a file with
+    60.00 and then 20.00 more, the 20.00 is refused (10.00 is left), and so
+    is 20.00 on I3 (19.99); nothing is stored. A payment may exceed the
+    claim (it pays charges or is paid back), and the stored note imported
+    again counts once."""
+    load_native(store, tmp_path)
+    first = "id,claim_id,amount,currency,paid_on,kind\n"
+    first += "N1,I1,30.00,EUR,2025-02-11,credit_note\n"
+    import_file(store, "payments", write(tmp_path, "n.csv", first))
+    before = dump(store)
+    more = first + "N2,I1,60.00,EUR,2025-02-12,credit_note\n"
+    more += "N3,I1,20.00,EUR,2025-02-13,credit_note\n"
+    more += "N4,I3,20.00,EUR,2025-02-13,credit_note\n"
+    more += "P5,I3,25.00,EUR,2025-02-13,payment\n"
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "payments", write(tmp_path, "more.csv", more))
+
+    assert problems_of(failure, tmp_path) == [
+        "more.csv:4: column `amount`: `20.00` is more than claim `I1` can still be "
+        "credited (10.00: its amount 100.00 less 90.00 credited before); a credit "
+        "note takes off at most what was invoiced",
+        "more.csv:5: column `amount`: `20.00` is more than claim `I3` can still be "
+        "credited (19.99: its amount 19.99); a credit note takes off at most what "
+        "was invoiced",
+    ]
+    assert dump(store) == before
+
+
+def test_the_api_refuses_a_credit_note_above_what_is_left(store: Store) -> None:
+    """Engine.add_payments checks the same: 100.00 less 70.00 credited leaves 30.00."""
+    engine = Engine(store, load_policy(POLICIES / "de-b2b-trade.dun"))
+    engine.add_customers([Customer("C1", "Alpha GmbH")])
+    due = dt.date(2025, 2, 1)
+    engine.add_claims(
+        [Claim("I1", "C1", eur("100.00"), eur("100.00"), due - dt.timedelta(30), due)]
+    )
+    engine.add_payments([Payment("N1", "I1", eur("70.00"), due, kind="credit_note")])
+
+    with pytest.raises(RecordError) as refused:
+        engine.add_payments(
+            [Payment("N2", "I1", eur("30.01"), due, kind="credit_note")]
+        )
+
+    assert (
+        "amount 30.01 EUR is more than claim I1 can still be credited (30.00 EUR)"
+        in (str(refused.value))
+    )
+    engine.add_payments([Payment("N2", "I1", eur("30.00"), due, kind="credit_note")])
 
 
 OUTSIDE = "is outside the dates an import accepts (1900-01-01 to 2199-12-31)"
