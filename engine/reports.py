@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from attrs import define, field, frozen
@@ -23,6 +23,7 @@ from .writeoffs import WriteOff, recovered, write_offs
 
 AGE_BUCKETS = ("not yet due", "0-30", "31-60", "61-90", "over 90")
 TOTAL = "(all groups)"
+ZERO = Decimal(0)
 
 Amounts = dict[str, Decimal]
 """Money by currency."""
@@ -134,6 +135,11 @@ class GroupFigures:
     credited: Amounts = field(factory=dict)
     """Credit notes on those claims: they reduce what is owed, nothing is
     collected."""
+    owed: Amounts = field(factory=dict)
+    """What those claims came to after their credit notes (the ratio's base)."""
+    realized: Amounts = field(factory=dict)
+    """What was paid of that, each claim counted up to what it came to: money
+    paid beyond (charges, or to be paid back) is collected, not realized."""
     open_at_end: Amounts = field(factory=dict)
     ages: dict[str, Amounts] = field(factory=lambda: {b: {} for b in AGE_BUCKETS})
     settled: int = 0
@@ -166,15 +172,13 @@ class GroupFigures:
         return (Decimal(self.days_late_total) / self.settled).quantize(Decimal("0.01"))
 
     def realization(self, currency: str) -> Decimal | None:
-        """Collected on the claims that fell due in the period / what fell due
-        less what credit notes took off it."""
-        due = self.fell_due.get(currency, Decimal(0)) - self.credited.get(
-            currency, Decimal(0)
-        )
-        if due <= 0:
+        """Of what the claims that fell due in the period came to after their
+        credit notes, the share that was paid."""
+        owed = self.owed.get(currency)
+        if not owed:
             return None
-        share = self.collected.get(currency, Decimal(0)) / due
-        return (share * 100).quantize(Decimal("0.01"))
+        share = self.realized.get(currency, Decimal(0)) / owed
+        return (share * 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
     def collection_period(self, currency: str) -> Decimal | None:
         """Days sales outstanding: the average open balance over the period,
@@ -183,7 +187,7 @@ class GroupFigures:
         if not billed:
             return None
         balance_days = self.balance_days.get(currency, Decimal(0))
-        return (balance_days / billed).quantize(Decimal("0.1"))
+        return (balance_days / billed).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 @frozen
@@ -323,6 +327,16 @@ def build_report(
     written_off = {
         write_off.claim_id for write_off, left in write_offs_left if left > 0
     }
+    # Money paid (not credit notes), by claim: a claim settled without any
+    # was not paid late, and counts for the days late no more than a
+    # write-off does.
+    paid: dict[str, list[tuple[str, str, Decimal]]] = defaultdict(list)
+    for claim_id, kind, paid_on, amount in conn.execute(
+        "SELECT claim_id, kind, paid_on, amount FROM payments WHERE paid_on <= ? "
+        "ORDER BY paid_on",
+        (last,),
+    ):
+        paid[claim_id].append((paid_on, kind, Decimal(amount)))
     claims = conn.execute(
         "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
         "due_date, settled_on FROM claims WHERE issue_date <= ?",
@@ -353,47 +367,60 @@ def build_report(
                 _add(
                     figures.ages[_bucket((end - due_date).days)], currency, open_amount
                 )
-            if settled and first <= settled <= last and ident not in written_off:
+            if (
+                settled
+                and first <= settled <= last
+                and ident not in written_off
+                and any(kind == "payment" for _, kind, _ in paid.get(ident, ()))
+            ):
                 figures.settled += 1
                 late = (dt.date.fromisoformat(settled) - due_date).days
                 figures.days_late_total += max(0, late)
 
-    paid: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
-    for claim_id, paid_on, amount in conn.execute(
-        "SELECT claim_id, paid_on, amount FROM payments WHERE paid_on <= ? "
-        "ORDER BY paid_on",
-        (last,),
-    ):
-        paid[claim_id].append((paid_on, Decimal(amount)))
-    for ident, group, currency, amount, issued in conn.execute(
-        "SELECT id, group_name, currency, amount, issue_date FROM claims "
+    # The open balance goes down with payments and credit notes on their
+    # days, and to nothing on the day of a write-off that still stands (one
+    # recovered in full was a late payment after all).
+    reductions = {
+        claim: [(day, amount) for day, _, amount in items]
+        for claim, items in paid.items()
+    }
+    for write_off, left in write_offs_left:
+        if left > 0:
+            reductions.setdefault(write_off.claim_id, []).append(
+                (write_off.as_of, write_off.amount)
+            )
+    for ident, group, currency, amount, issued, due in conn.execute(
+        "SELECT id, group_name, currency, amount, issue_date, due_date FROM claims "
         "WHERE issue_date <= ?",
         (last,),
     ):
-        weight = _balance_days(Decimal(amount), issued, paid.get(ident, []), start, end)
+        amount = Decimal(amount)
+        steps = sorted(reductions.get(ident, []))
+        weight = _balance_days(amount, issued, steps, start, end)
         for figures in both(group):
             _add(figures.balance_days, currency, weight)
-
-    # Money paid counts as collected; a credit note takes off what was owed.
-    received = conn.execute(
-        "SELECT c.group_name, p.kind, p.currency, p.amount FROM payments p "
-        "JOIN claims c ON c.id = p.claim_id "
-        "WHERE p.paid_on <= ? AND c.due_date BETWEEN ? AND ?",
-        (last, first, last),
-    )
-    for group, kind, currency, amount in received:
+        if not first <= due <= last:
+            continue
+        # Money paid counts as collected; a credit note takes off what was owed.
+        money = sum((a for _, k, a in paid.get(ident, ()) if k == "payment"), ZERO)
+        credit = sum((a for _, k, a in paid.get(ident, ()) if k != "payment"), ZERO)
+        owed = max(amount - credit, ZERO)
         for figures in both(group):
-            into = figures.collected if kind == "payment" else figures.credited
-            _add(into, currency, Decimal(amount))
+            if money:
+                _add(figures.collected, currency, money)
+            if credit:
+                _add(figures.credited, currency, credit)
+            _add(figures.owed, currency, owed)
+            _add(figures.realized, currency, min(money, owed))
 
     measures = conn.execute(
         "SELECT t.group_name, m.measure, m.kind, m.currency, m.cost, "
-        "m.claim_id, m.as_of FROM measures m "
+        "m.claim_id, m.as_of, m.run_id FROM measures m "
         "JOIN transitions t ON t.id = m.transition_id "
         "WHERE m.as_of BETWEEN ? AND ?",
         (first, last),
     )
-    for group, name, kind, currency, cost, claim_id, as_of in measures:
+    for group, name, kind, currency, cost, claim_id, as_of, run_id in measures:
         amount_cost = Decimal(cost) if cost else Decimal(0)
         definition = policy.measures.get(name)
         percent = (
@@ -402,11 +429,14 @@ def build_report(
             else None
         )
         if percent is not None:
-            # A share of the money collected, not of credit notes.
+            # A share of the money paid after the measure, not of credit
+            # notes: applied by a later run (a run applies the day's payments
+            # before its timed steps), or dated after the measure's day.
             after = conn.execute(
-                "SELECT amount FROM payments WHERE claim_id = ? AND paid_on >= ? "
-                "AND paid_on <= ? AND kind = 'payment'",
-                (claim_id, as_of, last),
+                "SELECT amount FROM payments WHERE claim_id = ? AND paid_on <= ? "
+                "AND kind = 'payment' AND (applied_run > ? "
+                "OR (applied_run IS NULL AND paid_on > ?))",
+                (claim_id, last, run_id or 0, as_of),
             ).fetchall()
             base = sum((Decimal(a) for (a,) in after), Decimal(0))
             amount_cost += round_money(base * percent / 100, currency)

@@ -455,10 +455,11 @@ def test_credit_notes_are_credited_not_collected(tmp_path: Path) -> None:
 
     Both fell due in the quarter: 1,500.00. Collected 600.00 + 200.00 =
     800.00, credited 400.00 + 100.00 = 500.00, so 1,000.00 was still owed
-    after the credit notes: realization 800.00 / 1,000.00 = 80 %. Both were
-    handed over in February, before every payment: the agency's 10 % is of
-    the money paid, 60.00 + 20.00, not of the credit notes; with two
-    reminders at 0.80 the measures cost 81.60.
+    after the credit notes: realization 800.00 / 1,000.00 = 80 %. A was
+    handed over in February, B on Mon 03-03 (10 days in state fall on Sat
+    03-01), each before its payment: the agency's 10 % is of the money paid,
+    60.00 + 20.00, not of the credit note on A; with two reminders at 0.80
+    the measures cost 81.60.
     """
     engine = make_engine(tmp_path, CREDITS)
     add_claim(engine, "A", due="2025-01-31", amount="1000.00", issued="2025-01-01")
@@ -520,3 +521,91 @@ def test_a_credit_note_after_a_write_off_cancels_part_of_it(tmp_path: Path) -> N
         "credit note C1: 200.00 EUR (applied in run 3; cancels 200.00 EUR of the "
         "500.00 EUR written off on 2024-06-27)"
     ]
+
+
+def test_the_ratio_counts_each_claim_up_to_what_it_came_to(tmp_path: Path) -> None:
+    """R 1,000.00 paid in full, then 200.00 credited (goods came back): it came
+    to 800.00 and 1,000.00 was paid, so it counts 800.00 of 800.00. K 300.00 is
+    credited in full on 02-03: it came to nothing and was not paid, so it is
+    no late payment either. L 200.00 is paid on 02-10, 10 days late.
+
+    Collected 1,200.00, credited 500.00; realization (800.00 + 200.00) /
+    (800.00 + 0 + 200.00) = 100 %; average days late: R paid on 02-03, 3 days
+    late, and L 10 days: 6.50 over 2 claims (K is left out).
+    """
+    engine = make_engine(tmp_path, CREDITS)
+    for ident, amount in (("R", "1000.00"), ("K", "300.00"), ("L", "200.00")):
+        add_claim(engine, ident, due="2025-01-31", amount=amount, issued="2025-01-01")
+    engine.add_payments(
+        [
+            Payment("P1", "R", Money(Decimal("1000.00"), "EUR"), dt.date(2025, 2, 3)),
+            Payment("C1", "R", Money(Decimal("200.00"), "EUR"), dt.date(2025, 2, 20),
+                    kind="credit_note"),
+            Payment("C2", "K", Money(Decimal("300.00"), "EUR"), dt.date(2025, 2, 3),
+                    kind="credit_note"),
+            Payment("P2", "L", Money(Decimal("200.00"), "EUR"), dt.date(2025, 2, 10)),
+        ]
+    )  # fmt: skip
+
+    report = simulate(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+
+    total = report.groups[TOTAL]
+    assert total.collected == {"EUR": Decimal("1200.00")}
+    assert total.credited == {"EUR": Decimal("500.00")}
+    assert total.realization("EUR") == Decimal("100.00")
+    assert (total.settled, total.average_days_late) == (2, Decimal("6.50"))
+
+
+def test_the_agency_earns_on_what_is_paid_after_the_handover(tmp_path: Path) -> None:
+    """H 500.00 due Fri 01-31: reminded Wed 02-05, handed over Mon 02-17 (10
+    days in state fall on Sat 02-15). 100.00 dated 02-17 and recorded before
+    that day's run is applied before the handover; 50.00 dated 02-17 but
+    recorded after the run, and 350.00 on 03-03, came in after it. The agency
+    earns 10 % of 400.00 = 40.00; with the reminder at 0.80 the measures cost
+    40.80."""
+    engine = make_engine(tmp_path, CREDITS)
+    add_claim(engine, "H", due="2025-01-31", amount="500.00", issued="2025-01-01")
+    engine.add_payments(
+        [Payment("H1", "H", Money(Decimal("100.00"), "EUR"), dt.date(2025, 2, 17))]
+    )
+    day = dt.date(2025, 2, 1)
+    while day <= dt.date(2025, 3, 31):
+        engine.run(day)
+        if day == dt.date(2025, 2, 17):
+            engine.add_payments(
+                [
+                    Payment("H2", "H", Money(Decimal("50.00"), "EUR"), day),
+                    Payment("H3", "H", Money(Decimal("350.00"), "EUR"),
+                            dt.date(2025, 3, 3)),
+                ]
+            )  # fmt: skip
+        day += dt.timedelta(days=1)
+
+    report = build_report(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+
+    handover = engine.store.conn.execute(
+        "SELECT as_of FROM measures WHERE measure = 'handover'"
+    ).fetchone()
+    assert handover == ("2025-02-17",)
+    total = report.groups[TOTAL]
+    assert total.cost == {"EUR": Decimal("40.80")}
+
+
+def test_a_write_off_ends_the_balance_the_collection_period_counts(
+    tmp_path: Path,
+) -> None:
+    """W 500.00 issued 05-15, written off on 06-27: open 43 days, 500.00 * 43
+    = 21,500 balance days over 500.00 billed: 43.0 days, not the 78 days to
+    the end of July."""
+    engine = written_off_claim(tmp_path, "500.00")
+    engine.run(dt.date(2024, 7, 31))
+
+    report = build_report(
+        engine.store, engine.policy, dt.date(2024, 5, 1), dt.date(2024, 7, 31)
+    )
+
+    assert report.groups[TOTAL].collection_period("EUR") == Decimal("43.0")
