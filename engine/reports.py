@@ -169,7 +169,9 @@ class GroupFigures:
         """Mean days between due date and settlement, early payments counted as 0."""
         if not self.settled:
             return None
-        return (Decimal(self.days_late_total) / self.settled).quantize(Decimal("0.01"))
+        return (Decimal(self.days_late_total) / self.settled).quantize(
+            Decimal("0.01"), ROUND_HALF_UP
+        )
 
     def realization(self, currency: str) -> Decimal | None:
         """Of what the claims that fell due in the period came to after their
