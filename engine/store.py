@@ -359,6 +359,12 @@ class StoreError(Exception):
     """The database cannot be used: not ours, too new, damaged, or unwritable."""
 
 
+def is_damage(error: sqlite3.DatabaseError) -> bool:
+    """True when SQLite found the database file damaged (or not a database)."""
+    name = getattr(error, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
 def unwritable(error: sqlite3.OperationalError) -> str | None:
     """What to tell the user when SQLite could not write; None for other errors."""
     name = getattr(error, "sqlite_errorname", "")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from engine.cli.main import cli
@@ -239,3 +241,47 @@ def test_a_promise_ending_before_the_last_run_is_refused(tmp_path: Path) -> None
         "Error: the promise ends on 2025-02-28, before the last run (2025-03-01); "
         "it would count as broken at once: give an end date on or after 2025-03-01\n"
     )
+
+
+def _damage_claims(db: str) -> None:
+    """Overwrite the page that holds the claims with noise; the schema stays."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (page,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'claims'"
+        ).fetchone()
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as file:
+        file.seek((page - 1) * size)
+        file.write(bytes(range(256)) * (size // 256))
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["run", "--policy", "{tmp}/p.dun", "--as-of", "2025-02-20"],
+        ["why", "B1", "--policy", "{tmp}/p.dun"],
+        ["history", "B1", "--policy", "{tmp}/p.dun"],
+        ["import", "claims", "{tmp}/c.csv"],
+    ],
+    ids=["run", "why", "history", "import"],
+)
+def test_a_damaged_page_of_claims_is_reported_with_the_database(
+    tmp_path: Path, arguments: list[str]
+) -> None:
+    """Damage beyond the schema: exit 1 naming the file, no traceback."""
+    db = _setup(tmp_path)
+    (tmp_path / "p.dun").write_text(POLICY, encoding="utf-8")
+    _damage_claims(db)
+
+    result = CliRunner().invoke(
+        cli, [*(a.format(tmp=tmp_path) for a in arguments), "--db", db]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"Error: {db}: the dunning database is damaged (SQLite says: " in (
+        result.output
+    )
+    assert "Restore the database from a backup" in result.output

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from ..store import unwritable
+from ..store import is_damage, unwritable
+from .options import DATABASE_KEY
 
 # Each module holds one family of subcommands and attaches them with
 # `register(cli)`; this list is the whole command surface.
@@ -28,13 +29,23 @@ COMMAND_MODULES = (
 
 
 class _Commands(click.Group):
-    """The command group; turns a busy, read-only or full database into a
-    plain message."""
+    """The command group; turns a busy, read-only, full or damaged database
+    into a plain message."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:
+            if is_damage(error):
+                raise click.ClickException(
+                    f"{_database_of(ctx)}: the dunning database is damaged "
+                    f"(SQLite says: {error}); the command stopped there, and "
+                    "what it had not finished was not written. Restore the "
+                    "database from a backup; do not start a new one in its "
+                    "place, or the claims' history is lost"
+                ) from None
+            if not isinstance(error, sqlite3.OperationalError):
+                raise
             problem = unwritable(error)
             if problem is not None:
                 raise click.ClickException(problem) from None
@@ -44,6 +55,11 @@ class _Commands(click.Group):
                 "the database is in use by another program (SQLite: "
                 f"{error}); try again when it is free"
             ) from None
+
+
+def _database_of(ctx: click.Context) -> str:
+    """The database the command opened (noted by `open_store`)."""
+    return str(ctx.meta.get(DATABASE_KEY, "the database"))
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

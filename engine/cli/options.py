@@ -33,8 +33,15 @@ def db_option(function: F) -> F:
     )(function)
 
 
+DATABASE_KEY = "dunning.database"
+"""Where the command's context keeps the database it opened, for messages."""
+
+
 def open_store(path: str, *, create: bool = True) -> Store:
     """Open the database or stop with a clear message (exit 1)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[DATABASE_KEY] = path
     try:
         return Store.open(path, create=create)
     except StoreError as error:

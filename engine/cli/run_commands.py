@@ -13,7 +13,7 @@ from dunlang import Policy
 
 from ..explain import UnknownClaim, explain, history, render_explanation, render_history
 from ..runner import RunError, Runner, RunResult
-from ..store import Store
+from ..store import Store, is_damage
 from .options import (
     DATE,
     base_rates_option,
@@ -96,19 +96,16 @@ def run_command(
         )
     except RunError as error:
         raise click.ClickException(str(error)) from None
-    except sqlite3.OperationalError:
-        raise  # a busy or read-only database: the main command explains it
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) or is_damage(error):
+            raise  # busy, read-only or damaged: the main command explains it
+        log.debug("run for %s stopped", as_of, exc_info=True)
+        raise _stopped(as_of, error) from None
     except Exception as error:
         # What the run committed before the error stays; a run for the same
         # date picks up where this one stopped.
         log.debug("run for %s stopped", as_of, exc_info=True)
-        raise click.ClickException(
-            f"the run for {as_of} stopped on an unexpected error "
-            f"({type(error).__name__}: {error}); what it finished is kept and "
-            "no later date can run until it is complete. Fix the cause (the "
-            f"policy or the data), then run `dunning run --as-of {as_of}` again: "
-            "it resumes where it stopped (-vv shows the details)"
-        ) from None
+        raise _stopped(as_of, error) from None
     finally:
         store.close()
 
@@ -217,3 +214,14 @@ def register(cli: click.Group) -> None:
     cli.add_command(run_command)
     cli.add_command(history_command)
     cli.add_command(why_command)
+
+
+def _stopped(as_of: dt.date, error: Exception) -> click.ClickException:
+    """A run that stopped on an error nobody foresaw: what stays, what to do."""
+    return click.ClickException(
+        f"the run for {as_of} stopped on an unexpected error "
+        f"({type(error).__name__}: {error}); what it finished is kept and "
+        "no later date can run until it is complete. Fix the cause (the "
+        f"policy or the data), then run `dunning run --as-of {as_of}` again: "
+        "it resumes where it stopped (-vv shows the details)"
+    )
