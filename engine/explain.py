@@ -25,7 +25,7 @@ from .measures import round_money
 from .plans import describe_plan
 from .promises import describe_promise
 from .runner import Runner
-from .writeoffs import recovered, write_offs
+from .writeoffs import recoveries, write_offs
 
 
 class UnknownClaim(LookupError):
@@ -327,17 +327,34 @@ def _written_off(conn: Any, claim_id: str) -> tuple[str | None, str | None]:
     if not found:
         return None, None
     last = found[-1]
-    back = recovered(conn, last)
+    by_kind = recoveries(conn, last)
+    paid = by_kind.get("payment", Decimal(0))
+    credited = sum(by_kind.values(), Decimal(0)) - paid
+    left = last.amount - paid - credited
+    if left <= 0:
+        # Paid or cancelled after all: the write-off is history.
+        small = ", a small balance," if last.small_balance else ""
+        ended = (
+            "came back"
+            if not credited
+            else "was cancelled by credit notes"
+            if not paid
+            else "came back or was cancelled by credit notes"
+        )
+        return (
+            f"; the {last.amount} {last.currency}{small} written off on "
+            f"{last.as_of} {ended}",
+            None,
+        )
     written = f"{last.amount} {last.currency}"
     if last.small_balance:
         written += ", a small balance"
-    left = last.amount - back
-    if left <= 0:
-        # Paid after all: the write-off is history, the payment settled it.
-        return f"; the {written} written off on {last.as_of} came back", None
-    how = f" by writing off {written}"
-    if back:
-        how += f"; {back} {last.currency} of it recovered since"
+    parts = []
+    if paid:
+        parts.append(f"{paid} {last.currency} of it recovered since")
+    if credited:
+        parts.append(f"{credited} {last.currency} of it cancelled by credit notes")
+    how = f" by writing off {written}" + "".join(f"; {part}" for part in parts)
     return how, f"{left} {last.currency}"
 
 
@@ -558,6 +575,10 @@ def render_explanation(explanation: Explanation) -> str:
             outcome = (
                 "no more steps or measures; a further payment pays the charges it "
                 "still owes"
+            )
+        elif not e.settled_on:
+            outcome = (
+                "no more steps or measures; a payment of what is open still settles it"
             )
         else:
             outcome = "nothing more will happen"

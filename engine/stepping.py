@@ -312,7 +312,9 @@ class ClaimStepper:
                 SETTLE,
                 item["on"],
                 "settlement",
-                "full payment settles the claim",
+                "full payment settles the claim"
+                if item["kind"] == "payment"
+                else "a credit note for all that is open settles the claim",
                 None,
                 f"{label} left {work.open_amount} open: the claim is settled",
                 {},

@@ -89,6 +89,31 @@ def recovered(
     return min(paid, write_off.amount)
 
 
+def recoveries(
+    conn: sqlite3.Connection, write_off: WriteOff, until: str | None = None
+) -> dict[str, Decimal]:
+    """What `recovered` sums, by the kind of what recovered it: `payment`
+    (money that came back) and `credit_note` (part of the claim cancelled),
+    in the order runs applied them."""
+    sql = (
+        "SELECT p.kind, p.amount FROM payments p JOIN runs r ON r.id = p.applied_run "
+        "WHERE p.claim_id = ? AND p.applied_run > ?"
+    )
+    parameters: list[object] = [write_off.claim_id, write_off.run_id or 0]
+    if until is not None:
+        sql += " AND r.as_of <= ?"
+        parameters.append(until)
+    sql += " ORDER BY p.applied_run, p.paid_on, p.id"
+    left = write_off.amount
+    found: dict[str, Decimal] = {}
+    for kind, amount in conn.execute(sql, parameters):
+        share = min(Decimal(amount), left)
+        if share > 0:
+            found[kind] = found.get(kind, Decimal(0)) + share
+            left -= share
+    return found
+
+
 def still_written_off(
     conn: sqlite3.Connection, claim_ids: Sequence[str]
 ) -> dict[str, Decimal]:
@@ -103,4 +128,4 @@ def still_written_off(
     return found
 
 
-__all__ = ["WriteOff", "recovered", "still_written_off", "write_offs"]
+__all__ = ["WriteOff", "recovered", "recoveries", "still_written_off", "write_offs"]

@@ -609,3 +609,64 @@ def test_a_write_off_ends_the_balance_the_collection_period_counts(
     )
 
     assert report.groups[TOTAL].collection_period("EUR") == Decimal("43.0")
+
+
+def credit_note(ident: str, amount: str, on: dt.date) -> Payment:
+    """A credit note for claim W."""
+    return Payment(ident, "W", Money(Decimal(amount), "EUR"), on, kind="credit_note")
+
+
+def test_why_tells_what_credit_notes_cancelled_of_a_write_off(tmp_path: Path) -> None:
+    """500.00 written off, 100.00 paid and 150.00 credited: 250.00 still
+    written off, and `why` names both parts."""
+    engine = written_off_claim(tmp_path, "500.00")
+    add_payment(engine, "P1", "W", "100.00", "2024-07-01")
+    engine.add_payments([credit_note("C1", "150.00", dt.date(2024, 7, 1))])
+    engine.run(dt.date(2024, 7, 1))
+
+    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+
+    assert text.splitlines()[-1] == (
+        "`written_off` is a final state (settled on 2024-06-27 by writing off "
+        "500.00 EUR; 100.00 EUR of it recovered since; 150.00 EUR of it cancelled "
+        "by credit notes): no more steps or measures; a further payment recovers "
+        "the 250.00 EUR still written off first, then pays the charges it still "
+        "owes."
+    )
+
+
+def test_why_after_credit_notes_cancelled_a_whole_write_off(tmp_path: Path) -> None:
+    """A credit note for all 500.00 written off: the claim is settled on its
+    day by the credit note, which pays no charges: the fee of 5.00 is owed."""
+    engine = written_off_claim(tmp_path, "500.00")
+    engine.add_payments([credit_note("C1", "500.00", dt.date(2024, 7, 1))])
+    engine.run(dt.date(2024, 7, 1))
+
+    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+
+    assert text.splitlines()[-1] == (
+        "`paid` is a final state (settled on 2024-07-01; the 500.00 EUR written "
+        "off on 2024-06-27 was cancelled by credit notes): no more steps or "
+        "measures; a further payment pays the charges it still owes."
+    )
+    (rule,) = engine.store.conn.execute(
+        "SELECT rule FROM transitions WHERE claim_id = 'W' AND to_state = 'paid'"
+    ).fetchone()
+    assert rule == "a credit note for all that is open settles the claim"
+
+
+def test_why_of_an_open_claim_in_a_final_state_says_a_payment_settles_it(
+    tmp_path: Path,
+) -> None:
+    """Handed over and still open: no more steps, but it is not closed."""
+    engine = make_engine(tmp_path, CREDITS)
+    add_claim(engine, "H", due="2025-01-31", amount="500.00", issued="2025-01-01")
+    engine.run(dt.date(2025, 2, 5))
+    engine.run(dt.date(2025, 2, 17))
+
+    text = render_explanation(explain(engine._runner, "H", dt.date(2025, 2, 18)))
+
+    assert text.splitlines()[-1] == (
+        "`with_agency` is a final state: no more steps or measures; a payment of "
+        "what is open still settles it."
+    )
