@@ -234,7 +234,8 @@ class Sending:
         except MessageRefused as error:
             return self.refused(plan, notice, str(error), recipient)
         except OSError as error:
-            detail = self.failure(plan.items, smtp_error_text(error))
+            reason = smtp_error_text(error, self.settings.smtp)
+            detail = self.failure(plan.items, reason)
             self.mark(plan.items, EMAIL, FAILED, detail)
             log.info("e-mail to %s failed: %s", recipient, detail)
             return _delivery(plan, EMAIL, FAILED, detail, recipient)

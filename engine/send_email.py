@@ -16,7 +16,7 @@ from .notices import Notice
 from .rendering import NoticeRenderer
 from .send_notice import file_stem, message_id
 from .send_plan import LETTER, NoticePlan
-from .send_settings import SmtpSettings
+from .send_settings import SMTPS_PORT, SmtpSettings
 
 
 class MessageRefused(Exception):
@@ -32,7 +32,7 @@ class Mailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        if s.implicit_tls:
+        if s.tls_from_start:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                 s.host, s.port, timeout=s.timeout, context=s.tls_context()
             )
@@ -96,25 +96,49 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def smtp_error_text(error: BaseException) -> str:
+_WHICH_PORT = (
+    "is the port one for TLS from the start (465, --smtp-implicit-tls) or for "
+    "STARTTLS (587, --smtp-starttls)?"
+)
+_OTHER_NAME = (62, 64)  # OpenSSL: the host name, or IP address, does not match
+
+
+def smtp_error_text(error: BaseException, settings: SmtpSettings | None = None) -> str:
     """An SMTP or network failure in words."""
     if isinstance(error, smtplib.SMTPResponseException):
         return f"SMTP {error.smtp_code} {_text(error.smtp_error)}"
     if isinstance(error, ConnectionRefusedError):
         return "the SMTP server refused the connection"
-    if isinstance(error, TimeoutError):
-        return "the SMTP server did not answer in time"
     if isinstance(error, ssl.SSLCertVerificationError):
+        if error.verify_code in _OTHER_NAME:
+            return (
+                f"the SMTP server's certificate is for another name: "
+                f"{error.verify_message}; give --smtp-host as the certificate "
+                "names the server"
+            )
         return (
             f"the SMTP server's certificate is not trusted: {error.verify_message}; "
             "--smtp-ca-file names the certificates to trust"
         )
     if isinstance(error, ssl.SSLError):
         return (
-            f"TLS with the SMTP server failed ({error.reason or error}); is the "
-            "port one for TLS from the start (465, --smtp-implicit-tls) or for "
-            "STARTTLS (587, --smtp-starttls)?"
+            f"TLS with the SMTP server failed ({error.reason or error}); {_WHICH_PORT}"
         )
+    waited = isinstance(error, TimeoutError) or "timed out" in str(error)
+    if (
+        waited
+        and settings is not None
+        and settings.port == SMTPS_PORT
+        and not settings.tls_from_start
+    ):
+        # An SMTPS port waits for TLS, and a client that waits for its
+        # greeting never gets one.
+        return (
+            "the SMTP server did not answer in time; port 465 usually wants "
+            "TLS from the start: leave out --smtp-starttls"
+        )
+    if isinstance(error, TimeoutError):
+        return "the SMTP server did not answer in time"
     return str(error) or type(error).__name__
 
 

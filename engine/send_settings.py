@@ -24,12 +24,32 @@ class SendingError(Exception):
     """Sending cannot start as asked (no SMTP server for e-mails, a bad setting)."""
 
 
-def _one_kind_of_tls(settings: SmtpSettings, _: object, implicit: bool) -> None:
+SMTPS_PORT = 465
+"""The port of SMTP over TLS from the start."""
+
+
+def _one_kind_of_tls(settings: SmtpSettings, _: object, implicit: bool | None) -> None:
     if implicit and settings.starttls:
         raise SendingError(
             "a connection is encrypted either from the start (implicit TLS) or "
             "with STARTTLS, not both"
         )
+
+
+def _trusted(settings: SmtpSettings, _: object, path: Path | None) -> None:
+    if path is None:
+        return
+    if not (settings.starttls or settings.tls_from_start):
+        raise SendingError(
+            f"{path}: certificates to trust are for an encrypted connection; "
+            "ask for STARTTLS or TLS from the start as well"
+        )
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as error:
+        raise SendingError(
+            f"{path}: not a file of PEM certificates ({error})"
+        ) from None
 
 
 @frozen
@@ -45,11 +65,19 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
-    implicit_tls: bool = field(default=False, validator=_one_kind_of_tls)
-    """Encrypt the connection from the start (SMTPS, usually port 465)."""
-    ca_file: Path | None = None
+    implicit_tls: bool | None = field(default=None, validator=_one_kind_of_tls)
+    """Encrypt the connection from the start (SMTPS). None: on port 465,
+    unless `starttls` is asked for."""
+    ca_file: Path | None = field(default=None, validator=_trusted)
     """Certificates (PEM) to trust for the server's, instead of the system's:
     for a mail server with a certificate of the company's own."""
+
+    @property
+    def tls_from_start(self) -> bool:
+        """True when the connection is encrypted from its first byte."""
+        if self.implicit_tls is None:
+            return self.port == SMTPS_PORT and not self.starttls
+        return self.implicit_tls
 
     def tls_context(self) -> ssl.SSLContext:
         """How the server's certificate is checked: against `ca_file`, else

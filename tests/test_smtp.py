@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from engine import Customer, Engine
 from engine.cli.main import cli
-from engine.cli.send_commands import _smtp
+from engine.send_email import smtp_error_text
 from engine.send_settings import SendingError
 from engine.sending import SendSettings, SmtpSettings
 
@@ -626,20 +626,92 @@ def test_the_send_command_encrypts_with_the_company_s_ca(
 
 
 def test_port_465_is_encrypted_from_the_start_unless_starttls_is_asked_for() -> None:
-    """SMTPS is the rule on port 465; other ports and STARTTLS are left alone."""
-    smtps = _smtp("mail.example", 465, "a@b.example", False, False, None, None, None, 5)
-    starttls = _smtp(
-        "mail.example", 465, "a@b.example", True, False, None, None, None, 5
+    """SMTPS is the rule on port 465; other ports and STARTTLS are left alone,
+    and the rule can be turned off."""
+
+    def smtp(port: int, **tls: bool) -> SmtpSettings:
+        return SmtpSettings("mail.example", "a@b.example", port, **tls)  # type: ignore[arg-type]
+
+    assert smtp(465).tls_from_start
+    assert not smtp(465, starttls=True).tls_from_start
+    assert not smtp(465, implicit_tls=False).tls_from_start
+    assert not smtp(587).tls_from_start
+    assert smtp(2465, implicit_tls=True).tls_from_start
+
+
+def test_a_certificate_for_another_name_says_so(
+    tmp_path: Path, authority: trustme.CA
+) -> None:
+    """A certificate issued for mail.example, reached as 127.0.0.1."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("mail.example").configure_cert(context)
+    port = free_port()
+    controller = Controller(
+        Mailbox(), hostname="127.0.0.1", port=port, ssl_context=context
     )
-    submission = _smtp(
-        "mail.example", 587, "a@b.example", False, False, None, None, None, 5
+    controller.start()
+    try:
+        engine = two_customers(tmp_path)
+        trusted = ca_file(authority, tmp_path)
+        report = engine.send(
+            SEND_DAY, tls_settings(tmp_path, port, trusted, implicit_tls=True)
+        )
+    finally:
+        controller.stop()
+
+    (detail,) = {d.detail for d in report.deliveries}
+    assert detail.startswith(
+        "attempt 1 of 5: the SMTP server's certificate is for another name: "
+    )
+    assert detail.endswith("; give --smtp-host as the certificate names the server")
+
+
+def test_a_plain_connection_to_port_465_that_times_out_says_why() -> None:
+    """STARTTLS asked for on port 465: the client waits for a greeting the
+    SMTPS server never sends."""
+    settings = SmtpSettings("mail.example", "a@b.example", 465, starttls=True)
+
+    assert smtp_error_text(TimeoutError("timed out"), settings) == (
+        "the SMTP server did not answer in time; port 465 usually wants TLS from "
+        "the start: leave out --smtp-starttls"
+    )
+    assert smtp_error_text(TimeoutError("timed out")) == (
+        "the SMTP server did not answer in time"
     )
 
-    assert smtps is not None and (smtps.implicit_tls, smtps.starttls) == (True, False)
-    assert starttls is not None
-    assert (starttls.implicit_tls, starttls.starttls) == (False, True)
-    assert submission is not None
-    assert (submission.implicit_tls, submission.starttls) == (False, False)
+
+def test_the_command_line_turns_off_what_the_environment_turned_on(
+    tmp_path: Path, authority: trustme.CA, smtps_mailbox: tuple[Mailbox, int]
+) -> None:
+    """DUNNING_SMTP_STARTTLS=1 and --no-smtp-starttls: TLS from the start;
+    DUNNING_SMTP_CA_FILE naming no file does not stop a send without a host."""
+    box, port = smtps_mailbox
+    two_customers(tmp_path).close()
+    base = [
+        "send",
+        *("--policy", str(tmp_path / "sending.dun")),
+        *("--db", str(tmp_path / "send.db")),
+        *("--on", "2024-03-07"),
+    ]
+
+    dry = CliRunner().invoke(
+        cli, [*base, "--dry-run"], env={"DUNNING_SMTP_CA_FILE": "/nowhere.pem"}
+    )
+    sent = CliRunner().invoke(
+        cli,
+        [
+            *base,
+            *("--smtp-host", "127.0.0.1", "--smtp-port", str(port)),
+            *("--smtp-from", "mahnwesen@beispiel.example"),
+            *("--no-smtp-starttls", "--smtp-implicit-tls"),
+            *("--smtp-ca-file", str(ca_file(authority, tmp_path))),
+        ],
+        env={"DUNNING_SMTP_STARTTLS": "1"},
+    )
+
+    assert dry.exit_code == 0, dry.output
+    assert sent.exit_code == 0, sent.output
+    assert len(box.messages) == 2
 
 
 @pytest.mark.parametrize(
@@ -651,12 +723,18 @@ def test_port_465_is_encrypted_from_the_start_unless_starttls_is_asked_for() -> 
             "connection is encrypted either from the start or with STARTTLS, not both",
         ),
         (
-            ["--smtp-ca-file", "{tmp}/notes.txt"],
+            ["--smtp-starttls", "--smtp-ca-file", "{tmp}/notes.txt"],
             "Invalid value for '--smtp-ca-file': {tmp}/notes.txt: not a file of "
             "PEM certificates",
         ),
+        (
+            ["--smtp-ca-file", "{tmp}/notes.txt"],
+            "Invalid value for '--smtp-ca-file': {tmp}/notes.txt: certificates to "
+            "trust are for an encrypted connection; ask for STARTTLS or TLS from "
+            "the start as well",
+        ),
     ],
-    ids=["both kinds of TLS", "not certificates"],
+    ids=["both kinds of TLS", "not certificates", "no encryption"],
 )
 def test_tls_options_that_cannot_work_are_usage_errors(
     tmp_path: Path, arguments: list[str], message: str

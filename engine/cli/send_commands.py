@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import ssl
 import sys
 from pathlib import Path
 
@@ -39,7 +38,6 @@ from .options import (
     quiet,
 )
 
-SMTPS_PORT = 465
 SHOWN_ITEMS = 20
 """At most this many item numbers in one line of the summary."""
 
@@ -59,28 +57,23 @@ def _smtp(
     port: int,
     sender: str | None,
     starttls: bool,
-    implicit_tls: bool,
+    implicit_tls: bool | None,
     ca_file: str | None,
     user: str | None,
     password: str | None,
     timeout: float,
 ) -> SmtpSettings | None:
+    """The SMTP settings the options give; None without a host. `implicit_tls`
+    None: encrypted from the start on port 465, unless STARTTLS is asked for."""
     if not host:
         return None
     if starttls and implicit_tls:
         raise click.BadParameter(
             "a connection is encrypted either from the start or with STARTTLS, "
-            "not both",
+            "not both (--no-smtp-starttls or --no-smtp-implicit-tls turns one off "
+            "that the environment turned on)",
             param_hint="'--smtp-implicit-tls' and '--smtp-starttls'",
         )
-    if ca_file is not None:
-        try:
-            ssl.create_default_context(cafile=ca_file)
-        except (ssl.SSLError, OSError) as error:
-            raise click.BadParameter(
-                f"{ca_file}: not a file of PEM certificates ({error})",
-                param_hint="'--smtp-ca-file'",
-            ) from None
     if not sender or "@" not in sender:
         raise click.BadParameter(
             f"{sender!r} is not an e-mail address; e-mails need a From address "
@@ -89,18 +82,20 @@ def _smtp(
             else "e-mails need a From address (or DUNNING_SMTP_FROM)",
             param_hint="'--smtp-from'",
         )
-    return SmtpSettings(
-        host,
-        sender,
-        port,
-        starttls,
-        user,
-        password,
-        timeout,
-        # Port 465 is SMTPS: encrypted from the start, unless told otherwise.
-        implicit_tls=implicit_tls or (port == SMTPS_PORT and not starttls),
-        ca_file=Path(ca_file) if ca_file else None,
-    )
+    try:
+        return SmtpSettings(
+            host,
+            sender,
+            port,
+            starttls,
+            user,
+            password,
+            timeout,
+            implicit_tls=implicit_tls,
+            ca_file=Path(ca_file) if ca_file else None,
+        )
+    except SendingError as error:  # the certificates to trust
+        raise click.BadParameter(str(error), param_hint="'--smtp-ca-file'") from None
 
 
 @click.command("send")
@@ -140,21 +135,22 @@ def _smtp(
 )
 @click.option("--smtp-from", envvar="DUNNING_SMTP_FROM", help="The From address.")
 @click.option(
-    "--smtp-starttls",
-    is_flag=True,
+    "--smtp-starttls/--no-smtp-starttls",
+    default=False,
     envvar="DUNNING_SMTP_STARTTLS",
     help="Encrypt the connection with STARTTLS once it is open (usually port 587).",
 )
 @click.option(
-    "--smtp-implicit-tls",
-    is_flag=True,
+    "--smtp-implicit-tls/--no-smtp-implicit-tls",
+    default=None,
     envvar="DUNNING_SMTP_IMPLICIT_TLS",
-    help="Encrypt the connection from the start (SMTPS); the default on port 465.",
+    help="Encrypt the connection from the start (SMTPS); the default on port 465 "
+    "without STARTTLS.",
 )
 @click.option(
     "--smtp-ca-file",
     envvar="DUNNING_SMTP_CA_FILE",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="Trust the server's certificate if these PEM certificates vouch for it, "
     "instead of the system's (a company's own certificate authority).",
 )
@@ -200,7 +196,7 @@ def send_command(
     smtp_port: int,
     smtp_from: str | None,
     smtp_starttls: bool,
-    smtp_implicit_tls: bool,
+    smtp_implicit_tls: bool | None,
     smtp_ca_file: str | None,
     smtp_user: str | None,
     smtp_password: str | None,
