@@ -25,7 +25,7 @@ from .model import Money, Policy, Span, Transition
 log = logging.getLogger(__name__)
 
 # Pieces of policy text, to find a value inside a statement.
-NUMBER_PATTERN = r"\d+(?:\.\d+)?"
+NUMBER_PATTERN = r"[0-9]+(?:\.[0-9]+)?"
 """A number as a policy writes it: `30`, `2.50`."""
 CURRENCY_PATTERN = r"[A-Z]{3}\b"
 """A currency code as a policy writes it: `EUR`."""

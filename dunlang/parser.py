@@ -12,6 +12,7 @@ import pickle
 import re
 import sys
 import tempfile
+import unicodedata
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -391,11 +392,17 @@ def _describe_error(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
         hint = f"expected {_expected_words(allowed)}" if allowed else None
         if "NAME" in allowed and not _line_text(text, line)[: column - 1].strip():
             hint = f"expected {STATEMENT_START}"
-        if char.isdigit() and not char.isascii():
+        if _foreign_digit(char):
             # A digit of another script reads as a number elsewhere, not here.
             digits = "write numbers with the digits 0 to 9"
             hint = f"{hint}; {digits}" if hint else digits
-        return Diagnostic("E101", f"unexpected character `{char}`", span, hint, path)
+        if char == "\r":
+            hint = (
+                "the lines end with a carriage return alone; save the file with "
+                "ordinary line ends (LF or CR LF)"
+            )
+        message = f"unexpected character {_shown(char)}"
+        return Diagnostic("E101", message, span, hint, path)
     if isinstance(error, UnexpectedEOF):
         last = len(text.splitlines()) or 1
         return Diagnostic(
@@ -467,7 +474,23 @@ def _describe_error(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
             message = f"unexpected `{word}`"
             hint = f"did you mean `{keyword}`?" + (
                 "" if span.column < (token.column or 0) else f" {hint}")
+    if _foreign_digit(text[start : start + len(value) + 1]):
+        # `0.٨0`: the foreign digit ends the number, and the `.` is left over.
+        hint = f"{hint}; write numbers with the digits 0 to 9"
     return Diagnostic("E102", message, span, hint, path)
+
+
+def _shown(char: str) -> str:
+    """A character as a message shows it: in backticks, or, where it would
+    not show or would upset the terminal, by its code point and name."""
+    if char.isprintable() and not char.isspace():
+        return f"`{char}`"
+    return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
+
+
+def _foreign_digit(text: str) -> bool:
+    """True when the text holds a digit of another script than 0-9."""
+    return any(char.isdigit() and not char.isascii() for char in text)
 
 
 def _blank_line(text: str, line: int) -> str:

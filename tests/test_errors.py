@@ -67,6 +67,42 @@ CASES: dict[str, tuple[str, str]] = {
             "digits 0 to 9",
         ),
     ),
+    "E101 no-break space": (
+        lines(HEADER, "group all\u00a0otherwise"),
+        lines(
+            "p.dun:2:10: error E101: unexpected character U+00A0 (NO-BREAK SPACE)",
+            "    2 | group all\u00a0otherwise",
+            "      |          ^",
+            "      = hint: expected `otherwise` or `when`",
+        ),
+    ),
+    "E101 old Mac line ends": (
+        HEADER + "\r" + GROUP + "\r",
+        lines(
+            "p.dun:1:23: error E101: unexpected character U+000D (a control character)",
+            '    1 | policy "P" version "1"',
+            "      |                       ^",
+            "      = hint: the lines end with a carriage return alone; save the file "
+            "with ordinary line ends (LF or CR LF)",
+        ),
+    ),
+    "E102 digit of another script after the point": (
+        lines(
+            HEADER,
+            GROUP,
+            'measure note = letter "note" cost 0.٨0 EUR',
+            BLOCK,
+            STEP,
+            END,
+        ),
+        lines(
+            "p.dun:3:36: error E102: unexpected `.`",
+            '    3 | measure note = letter "note" cost 0.٨0 EUR',
+            "      |                                    ^",
+            "      = hint: expected `%` or a currency code like EUR; write numbers "
+            "with the digits 0 to 9",
+        ),
+    ),
     "E102": (
         lines(
             HEADER,
