@@ -367,8 +367,15 @@ class NoticeRenderer:
         except NoticeTemplateError as error:
             raise NoticeTemplateError(error.reason, choice.file) from error
         except Exception as error:
+            # The PDF library's own words; where they say little, what it was.
+            said = str(error)
+            if len(said) < 8:
+                said = f"{type(error).__name__} {said}".strip()
             raise NoticeTemplateError(
-                f"the PDF cannot be made from it: {error}", choice.file
+                f"the PDF cannot be made from it: {said}; the letter's HTML uses "
+                "something the PDF writer cannot lay out (docs/letters.md lists "
+                "what it can)",
+                choice.file
             ) from error
 
     def render_email(self, notice: Notice, template: str) -> RenderedEmail:

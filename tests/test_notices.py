@@ -973,6 +973,34 @@ def test_italics_are_read_only_for_letters_that_use_them(tmp_path: Path) -> None
     assert embedded_fonts(with_italics) == 4
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<table><tr><td><table><tr><td>x</td></tr></table></td></tr></table>",
+        "<ul><li>a</li></ol>",
+    ],
+    ids=["table in a table", "end tag of another list"],
+)
+def test_html_the_pdf_cannot_lay_out_is_named(tmp_path: Path, html: str) -> None:
+    """The PDF writer's own words are short here (an AssertionError, a
+    KeyError 1): the message says what kind of failure it was and where to
+    look."""
+    renderer = NoticeRenderer(folder_with(tmp_path, {"odd.html": html}))
+
+    with pytest.raises(NoticeTemplateError) as failed:
+        renderer.render_pdf(worked_notice(), "odd")
+
+    start = "template `odd.html`: the PDF cannot be made from it: "
+    end = (
+        "; the letter's HTML uses something the PDF writer cannot lay out "
+        "(docs/letters.md lists what it can)"
+    )
+    message = str(failed.value)
+    assert message.startswith(start)
+    assert message.endswith(end)
+    assert re.fullmatch(r"\w+(Error|Exception)\b.*", message[len(start) : -len(end)])
+
+
 def test_the_pdf_shows_names_beyond_latin_1() -> None:
     """Polish and Czech names are drawn with the bundled font, not dropped."""
     notice = worked_notice("de", name="Łukasz Żółć, Dvořák s.r.o.")
