@@ -359,6 +359,14 @@ class StoreError(Exception):
     """The database cannot be used: not ours, too new, damaged, or unwritable."""
 
 
+def _size(path: str) -> int:
+    """The file's size in bytes (0 for one that cannot be asked)."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
 def is_damage(error: sqlite3.DatabaseError) -> bool:
     """True when SQLite found the database file damaged (or not a database)."""
     name = getattr(error, "sqlite_errorname", "")
@@ -415,6 +423,13 @@ class Store:
             )
         if exists and path != ":memory:" and Path(path).is_dir():
             raise StoreError(f"{path}: is a folder, not a database file")
+        if exists and not create and path != ":memory:" and not _size(path):
+            # SQLite would take an empty file for a new database.
+            raise StoreError(
+                f"{path}: an empty file, not a dunning database; import data "
+                "first (dunning import ... --db PATH) or give the path of a "
+                "dunning database"
+            )
 
         try:
             conn = sqlite3.connect(path, isolation_level=None)

@@ -285,3 +285,25 @@ def test_a_damaged_page_of_claims_is_reported_with_the_database(
         result.output
     )
     assert "Restore the database from a backup" in result.output
+
+
+def test_an_empty_file_is_no_database_to_run_on(tmp_path: Path) -> None:
+    """`run` needs a dunning database: an empty file is refused, and stays empty."""
+    (tmp_path / "p.dun").write_text(POLICY, encoding="utf-8")
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *("--policy", str(tmp_path / "p.dun")),
+            *("--as-of", "2025-02-20", "--db", str(empty)),
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert f"Error: {empty}: an empty file, not a dunning database; import data " in (
+        result.output
+    )
+    assert empty.read_bytes() == b""
