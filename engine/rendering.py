@@ -375,7 +375,7 @@ class NoticeRenderer:
                 f"the PDF cannot be made from it: {said}; the letter's HTML uses "
                 "something the PDF writer cannot lay out (docs/letters.md lists "
                 "what it can)",
-                choice.file
+                choice.file,
             ) from error
 
     def render_email(self, notice: Notice, template: str) -> RenderedEmail:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from decimal import Decimal
 from pathlib import Path
 
@@ -670,3 +672,55 @@ def test_why_of_an_open_claim_in_a_final_state_says_a_payment_settles_it(
         "`with_agency` is a final state: no more steps or measures; a payment of "
         "what is open still settles it."
     )
+
+
+def test_the_report_command_reports_on_a_database_in_daily_use(
+    tmp_path: Path,
+) -> None:
+    """After daily runs, `dunning report` gives the figures `simulate` would:
+    A 1,000.00 paid on 03-02 of 1,200.00 that fell due (83.33 %), 4 letters."""
+    engine = book(tmp_path, "8 % per year")
+    day = dt.date(2025, 1, 1)
+    while day <= dt.date(2025, 3, 31):
+        engine.run(day)
+        day += dt.timedelta(days=1)
+    engine.close()
+    policy = tmp_path / "interest.dun"
+    policy.write_text(POLICY.format(interest="8 % per year"), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            *("--policy", str(policy), "--db", str(tmp_path / "test.db")),
+            *("--from", "2025-01-01", "--to", "2025-03-31", "--format", "csv"),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = {
+        (row["group"], row["metric"]): row["value"]
+        for row in csv.DictReader(io.StringIO(result.output))
+    }
+    assert rows[(TOTAL, "collected")] == "1000.00"
+    assert rows[(TOTAL, "realization_ratio_percent")] == "83.33"
+    assert rows[(TOTAL, "measures.letter")] == "4"
+
+
+def test_the_report_command_needs_a_database(tmp_path: Path) -> None:
+    """No database at --db: exit 1, nothing created."""
+    policy = tmp_path / "interest.dun"
+    policy.write_text(POLICY.format(interest="8 % per year"), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            *("--policy", str(policy), "--db", str(tmp_path / "none.db")),
+            *("--from", "2025-01-01", "--to", "2025-03-31"),
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert "no such database" in result.output
+    assert not (tmp_path / "none.db").exists()

@@ -20,7 +20,7 @@ COMMAND_MODULES = (
     "data_commands",  # import
     "sample_commands",  # sample-data
     "run_commands",  # run, history, why
-    "simulate_commands",  # simulate
+    "simulate_commands",  # simulate, report
     "promise_commands",  # promise, dispute, plan
     "hold_commands",  # hold, release, holds, skipped, credit
     "send_commands",  # send, outbox

@@ -1,4 +1,5 @@
-"""Subcommand: simulate a policy over a period of historical data."""
+"""Subcommands: simulate a policy over a period of historical data, and report
+what the runs on a database did in a period."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..importer import apply_import, check_file
 from ..mapping import ImportFailed, load_mapping
-from ..reports import Report, render_text
+from ..reports import Report, build_report, render_text
 from ..runner import RunError
 from ..simulate import run_days, simulate
 from .options import (
     DATE,
     base_rates_option,
+    db_option,
     load_base_rates_or_exit,
     load_or_exit,
     open_store,
@@ -175,6 +177,10 @@ def simulate_command(
         finally:
             store.close()
 
+    _print(report, form)
+
+
+def _print(report: Report, form: str) -> None:
     if form == "json":
         click.echo(_json(report))
     elif form == "csv":
@@ -183,6 +189,44 @@ def simulate_command(
         click.echo(render_text(report))
 
 
+@click.command("report")
+@policy_option(help="The policy the runs used: its measures' costs and groups.")
+@click.option(
+    "--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD)."
+)
+@click.option("--to", "end", required=True, type=DATE, help="Last day (YYYY-MM-DD).")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="How to print the summary.",
+)
+@base_rates_option
+@db_option
+def report_command(
+    policy_path: str,
+    start: dt.date,
+    end: dt.date,
+    form: str,
+    base_rates_path: str | None,
+    db_path: str,
+) -> None:
+    """Report what the runs on the database did in a period, as simulate does."""
+    if end < start:
+        raise click.BadParameter(f"{end} is before --from {start}", param_hint="'--to'")
+    policy = load_or_exit(policy_path)
+    base_rates = load_base_rates_or_exit(base_rates_path)
+    store = open_store(db_path, create=False)
+    try:
+        report = build_report(store, policy, start, end, base_rates=base_rates)
+    finally:
+        store.close()
+    _print(report, form)
+
+
 def register(cli: click.Group) -> None:
     """Attach these commands to the main group."""
     cli.add_command(simulate_command)
+    cli.add_command(report_command)
