@@ -171,6 +171,16 @@ def _read_csv(path: str, text: str, delimiter: str) -> Source:
             numbered.append((line + 1, values))
             line = reader.line_num
     numbered = [(n, v) for n, v in numbered if v and (v[0] or any(v))]
+    last = numbered[-1] if numbered else None
+    if last and "\n" in last[1][-1] and not text.rstrip("\r\n").endswith('"'):
+        # A quote that is never closed takes every line after it into one
+        # value; read on, the rows after it would be lost without a word.
+        message = (
+            "a double quote opened in this row is never closed, so the rest of "
+            "the file would be read as one value; close it, or double a quote "
+            'that belongs to the value ("")'
+        )
+        raise fail(path, message, row=last[0])
 
     header_line, header = numbered[0][0], [name.strip() for name in numbered[0][1]]
     _check_header(path, header, header_line)

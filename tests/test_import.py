@@ -743,6 +743,30 @@ def test_the_api_refuses_a_credit_note_above_what_is_left(store: Store) -> None:
     engine.add_payments([Payment("N2", "I1", eur("30.00"), due, kind="credit_note")])
 
 
+def test_a_quote_never_closed_is_named_not_read_as_one_value(
+    store: Store, tmp_path: Path
+) -> None:
+    """`"Alpha` opens a quote that the file never closes: the two customers
+    after it would have become part of one name. A value over several lines
+    that is closed, even at the end of the file, is read as it is."""
+    broken = 'id,name\nK1,"Alpha\nK2,Beta\nK3,Gamma\n'
+    closed = 'id,name,address\nK1,Alpha,x\nK2,Beta,"Hauptstr. 5\n10115 Berlin"\n'
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "customers", write(tmp_path, "k.csv", broken))
+    import_file(store, "customers", write(tmp_path, "ok.csv", closed))
+
+    assert problems_of(failure, tmp_path) == [
+        "k.csv:2: a double quote opened in this row is never closed, so the rest "
+        "of the file would be read as one value; close it, or double a quote that "
+        'belongs to the value ("")'
+    ]
+    assert rows(store, "SELECT id, address FROM customers ORDER BY id") == [
+        ("K1", "x"),
+        ("K2", "Hauptstr. 5\n10115 Berlin"),
+    ]
+
+
 OUTSIDE = "is outside the dates an import accepts (1900-01-01 to 2199-12-31)"
 
 
