@@ -414,27 +414,26 @@ class Runner:
         """
         if pass_name == ITEMS:
             wanted = """
-                SELECT c.rowid AS claim FROM claims c JOIN (
-                    SELECT claim_id AS id FROM payments
-                        WHERE applied_run IS NULL AND paid_on <= :day
-                    UNION SELECT claim_id FROM events
-                        WHERE applied_run IS NULL AND claim_id IS NOT NULL
-                        AND happened_on <= :day
-                ) d ON d.id = c.id WHERE c.issue_date <= :day"""
+                SELECT claim_id AS id FROM payments
+                    WHERE applied_run IS NULL AND paid_on <= :day
+                UNION SELECT claim_id FROM events
+                    WHERE applied_run IS NULL AND claim_id IS NOT NULL
+                    AND happened_on <= :day"""
         elif self.exhaustive:
-            wanted = "SELECT rowid AS claim FROM claims WHERE issue_date <= :day"
+            wanted = "SELECT id FROM claims"
         else:
             wanted = """
-                SELECT rowid AS claim FROM claims
-                    WHERE next_check <= :day AND issue_date <= :day
-                UNION SELECT rowid FROM claims
-                    WHERE changed = 1 AND issue_date <= :day"""
+                SELECT id FROM claims WHERE next_check <= :day
+                UNION SELECT id FROM claims WHERE changed = 1 AND issue_date <= :day"""
         conn = self.store.conn
         conn.execute("DROP TABLE IF EXISTS temp.due")
-        # The claims by rowid, in table order: a batch reads and writes back
-        # neighbouring rows, and finds each without a look-up of its id.
         conn.execute(
-            f"CREATE TEMP TABLE due AS SELECT claim FROM ({wanted}) ORDER BY 1",
+            f"""
+            CREATE TEMP TABLE due AS
+            SELECT c.id AS id FROM claims c JOIN ({wanted}) d ON d.id = c.id
+            WHERE c.issue_date <= :day
+            ORDER BY c.rowid
+            """,
             {"day": day},
         )
         return int(conn.execute("SELECT count(*) FROM temp.due").fetchone()[0])
@@ -466,7 +465,7 @@ class Runner:
         ]
         select = ", ".join(f"c.{name}" for name in columns)
         rows = self.store.conn.execute(
-            f"SELECT {select} FROM temp.due d JOIN claims c ON c.rowid = d.claim "
+            f"SELECT {select} FROM temp.due d JOIN claims c ON c.id = d.id "
             "WHERE d.rowid BETWEEN ? AND ? ORDER BY d.rowid",
             (first, first + self.batch_size - 1),
         ).fetchall()
