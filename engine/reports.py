@@ -200,6 +200,9 @@ class Report:
     start: dt.date
     end: dt.date
     groups: dict[str, GroupFigures]
+    other_currencies: dict[str, int] = field(factory=dict)
+    """Claims in another currency than the policy's, by currency: no run of
+    the policy dunned them or applied their payments, so they are left out."""
 
     @property
     def days(self) -> int:
@@ -226,6 +229,8 @@ class Report:
                 }
             )
 
+        for currency, count in sorted(self.other_currencies.items()):
+            put(TOTAL, "claims_left_out_other_currency", count, currency)
         for name, figures in self.groups.items():
             put(name, "claims", figures.claims)
             for kind in sorted(figures.measures):
@@ -341,8 +346,8 @@ def build_report(
         paid[claim_id].append((paid_on, kind, Decimal(amount)))
     claims = conn.execute(
         "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
-        "due_date, settled_on FROM claims WHERE issue_date <= ?",
-        (last,),
+        "due_date, settled_on FROM claims WHERE issue_date <= ? AND currency = ?",
+        (last, policy.header.currency),
     )
     for (
         ident,
@@ -393,8 +398,8 @@ def build_report(
             )
     for ident, group, currency, amount, issued, due in conn.execute(
         "SELECT id, group_name, currency, amount, issue_date, due_date FROM claims "
-        "WHERE issue_date <= ?",
-        (last,),
+        "WHERE issue_date <= ? AND currency = ?",
+        (last, policy.header.currency),
     ):
         amount = Decimal(amount)
         steps = sorted(reductions.get(ident, []))
@@ -464,7 +469,14 @@ def build_report(
 
     ordered = {name: groups[name] for name in sorted(groups)}
     ordered[TOTAL] = total
-    return Report(policy.header.name, start, end, ordered)
+    other = dict(
+        conn.execute(
+            "SELECT currency, count(*) FROM claims WHERE issue_date <= ? "
+            "AND currency != ? GROUP BY currency",
+            (last, policy.header.currency),
+        ).fetchall()
+    )
+    return Report(policy.header.name, start, end, ordered, other)
 
 
 def render_text(report: Report) -> str:
@@ -472,6 +484,15 @@ def render_text(report: Report) -> str:
     lines = [
         f'policy "{report.policy}", {report.start} to {report.end} ({report.days} days)'
     ]
+    if report.other_currencies:
+        counts = ", ".join(
+            f"{count} claim{'' if count == 1 else 's'} in {currency}"
+            for currency, count in sorted(report.other_currencies.items())
+        )
+        lines.append(
+            f"({counts} left out: in another currency than the policy's, which "
+            "dunns no such claim)"
+        )
     for name, figures in report.groups.items():
         lines.append("")
         noun = "claim" if figures.claims == 1 else "claims"

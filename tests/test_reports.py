@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from engine import Customer, Engine, Money, Payment
+from engine import Claim, Customer, Engine, Money, Payment
 from engine.cli.main import cli
 from engine.explain import explain, render_explanation
 from engine.reports import TOTAL, build_report, render_text
@@ -724,3 +724,43 @@ def test_the_report_command_needs_a_database(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no such database" in result.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_claims_in_another_currency_are_left_out_and_counted(tmp_path: Path) -> None:
+    """A EUR policy never dunns U (200.00 USD) nor applies its payments: the
+    report leaves it out instead of showing 200.00 USD open and 75.00 USD
+    collected, and says so. A (1,000.00 EUR, paid in full) is reported."""
+    engine = book(tmp_path, "8 % per year")
+    engine.add_claims(
+        [
+            Claim(
+                "U",
+                "K1",
+                Money(Decimal("200.00"), "USD"),
+                Money(Decimal("200.00"), "USD"),
+                dt.date(2025, 1, 1),
+                dt.date(2025, 1, 31),
+            )
+        ]
+    )
+    engine.add_payments(
+        [Payment("PU", "U", Money(Decimal("75.00"), "USD"), dt.date(2025, 2, 10))]
+    )
+
+    report = simulate(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+
+    total = report.groups[TOTAL]
+    assert report.other_currencies == {"USD": 1}
+    assert total.claims == 2
+    assert total.collected == {"EUR": Decimal("1000.00")}
+    assert total.open_at_end == {"EUR": Decimal("200.00")}
+    assert render_text(report).splitlines()[1] == (
+        "(1 claim in USD left out: in another currency than the policy's, which "
+        "dunns no such claim)"
+    )
+    rows = {
+        (r["group"], r["metric"], r["currency"]): r["value"] for r in report.as_rows()
+    }
+    assert rows[(TOTAL, "claims_left_out_other_currency", "USD")] == "1"
