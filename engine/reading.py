@@ -154,33 +154,36 @@ def _read_text(path: str, encoding: str) -> str:
 
 
 def _read_csv(path: str, text: str, delimiter: str) -> Source:
-    """Rows of a CSV text with the line each starts on (the header is line 1)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """Rows of a CSV text with the line each starts on (the header is line 1).
+
+    Read strictly: a double quote never closed, or text after a closing
+    quote, is an error naming the row, not a value that takes in the lines
+    after it."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    numbered: list[tuple[int, list[str]]] = []
+    start = 1
     try:
-        records = list(reader)
+        for values in reader:
+            numbered.append((start, values))
+            start = reader.line_num + 1
     except csv.Error as error:
+        said = str(error)
+        if "unexpected end of data" in said:
+            message = (
+                "a double quote opened in this row is never closed, so the rest "
+                "of the file would be read as one value; close it, or double a "
+                'quote that belongs to the value ("")'
+            )
+            raise fail(path, message, row=start) from None
+        if "expected after" in said:
+            message = (
+                "a closing double quote is followed by more text; a quote that "
+                'belongs to a value is written twice ("")'
+            )
+            raise fail(path, message, row=reader.line_num) from None
         message = f"cannot be read as CSV ({error})"
         raise fail(path, message, row=reader.line_num) from None
-
-    if reader.line_num == len(records):  # one line each: no line breaks in values
-        numbered = [(number, values) for number, values in enumerate(records, 1)]
-    else:
-        numbered, line = [], 0
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        for values in reader:
-            numbered.append((line + 1, values))
-            line = reader.line_num
     numbered = [(n, v) for n, v in numbered if v and (v[0] or any(v))]
-    last = numbered[-1] if numbered else None
-    if last and "\n" in last[1][-1] and not text.rstrip("\r\n").endswith('"'):
-        # A quote that is never closed takes every line after it into one
-        # value; read on, the rows after it would be lost without a word.
-        message = (
-            "a double quote opened in this row is never closed, so the rest of "
-            "the file would be read as one value; close it, or double a quote "
-            'that belongs to the value ("")'
-        )
-        raise fail(path, message, row=last[0])
 
     header_line, header = numbered[0][0], [name.strip() for name in numbered[0][1]]
     _check_header(path, header, header_line)

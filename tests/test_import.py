@@ -743,27 +743,59 @@ def test_the_api_refuses_a_credit_note_above_what_is_left(store: Store) -> None:
     engine.add_payments([Payment("N2", "I1", eur("30.00"), due, kind="credit_note")])
 
 
+NEVER_CLOSED = (
+    "a double quote opened in this row is never closed, so the rest of the file "
+    "would be read as one value; close it, or double a quote that belongs to the "
+    'value ("")'
+)
+TEXT_AFTER_QUOTE = (
+    "a closing double quote is followed by more text; a quote that belongs to a "
+    'value is written twice ("")'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('id,name\nK1,"Alpha\nK2,Beta\nK3,Gamma\n', f"k.csv:2: {NEVER_CLOSED}"),
+        ('id,name\nK1,Alpha\nK2,"Beta', f"k.csv:3: {NEVER_CLOSED}"),
+        ('id,name,address\nK1,A,"Road 1\nK2,B,""\n', f"k.csv:2: {NEVER_CLOSED}"),
+        (
+            'id,name,address\nK1,A,"Road 1\nK2,B,"Road 2"\nK3,C,x\n',
+            f"k.csv:3: {TEXT_AFTER_QUOTE}",
+        ),
+        ('id,name,address\nK1,A,"Road 1\nK2,B,Road 2\nK3,C,"Road 3"\n',
+         f"k.csv:4: {TEXT_AFTER_QUOTE}"),
+        ('id,name\nK1,"Alpha" \n', f"k.csv:2: {TEXT_AFTER_QUOTE}"),
+    ],
+    ids=["to the end", "no last line end", "doubled quote at the end",
+         "closed by a later quote", "last value quoted", "space after the quote"],
+)  # fmt: skip
 def test_a_quote_never_closed_is_named_not_read_as_one_value(
+    store: Store, tmp_path: Path, text: str, problem: str
+) -> None:
+    """A quote that the file never closes would take the rows after it into
+    one value (three customers become one with a three-line name): the file
+    is refused and nothing is stored."""
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "customers", write(tmp_path, "k.csv", text))
+
+    assert problems_of(failure, tmp_path) == [problem]
+    assert rows(store, "SELECT count(*) FROM customers") == [(0,)]
+
+
+def test_values_over_several_lines_that_are_closed_are_read(
     store: Store, tmp_path: Path
 ) -> None:
-    """`"Alpha` opens a quote that the file never closes: the two customers
-    after it would have become part of one name. A value over several lines
-    that is closed, even at the end of the file, is read as it is."""
-    broken = 'id,name\nK1,"Alpha\nK2,Beta\nK3,Gamma\n'
-    closed = 'id,name,address\nK1,Alpha,x\nK2,Beta,"Hauptstr. 5\n10115 Berlin"\n'
+    """Quoted addresses over two lines, with LF or CR LF, and a row of empty
+    values at the end as spreadsheets write it."""
+    text = 'id,name,address\nK1,A,"Road 1\nTown"\nK2,B,"Road 2\r\n5000 City"\n,,\n'
 
-    with pytest.raises(ImportFailed) as failure:
-        import_file(store, "customers", write(tmp_path, "k.csv", broken))
-    import_file(store, "customers", write(tmp_path, "ok.csv", closed))
+    import_file(store, "customers", write(tmp_path, "ok.csv", text))
 
-    assert problems_of(failure, tmp_path) == [
-        "k.csv:2: a double quote opened in this row is never closed, so the rest "
-        "of the file would be read as one value; close it, or double a quote that "
-        'belongs to the value ("")'
-    ]
     assert rows(store, "SELECT id, address FROM customers ORDER BY id") == [
-        ("K1", "x"),
-        ("K2", "Hauptstr. 5\n10115 Berlin"),
+        ("K1", "Road 1\nTown"),
+        ("K2", "Road 2\r\n5000 City"),
     ]
 
 
