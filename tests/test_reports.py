@@ -7,6 +7,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -679,20 +680,13 @@ def test_the_report_command_reports_on_a_database_in_daily_use(
 ) -> None:
     """After daily runs, `dunning report` gives the figures `simulate` would:
     A 1,000.00 paid on 03-02 of 1,200.00 that fell due (83.33 %), 4 letters."""
-    engine = book(tmp_path, "8 % per year")
-    day = dt.date(2025, 1, 1)
-    while day <= dt.date(2025, 3, 31):
-        engine.run(day)
-        day += dt.timedelta(days=1)
-    engine.close()
-    policy = tmp_path / "interest.dun"
-    policy.write_text(POLICY.format(interest="8 % per year"), encoding="utf-8")
+    database, policy = daily_book(tmp_path)
 
     result = CliRunner().invoke(
         cli,
         [
             "report",
-            *("--policy", str(policy), "--db", str(tmp_path / "test.db")),
+            *("--policy", str(policy), "--db", str(database)),
             *("--from", "2025-01-01", "--to", "2025-03-31", "--format", "csv"),
         ],
     )
@@ -764,3 +758,66 @@ def test_claims_in_another_currency_are_left_out_and_counted(tmp_path: Path) -> 
         (r["group"], r["metric"], r["currency"]): r["value"] for r in report.as_rows()
     }
     assert rows[(TOTAL, "claims_left_out_other_currency", "USD")] == "1"
+
+
+def daily_book(tmp_path: Path) -> tuple[Path, Path]:
+    """The book of `book`, run every day of the first quarter; the database
+    and the policy file."""
+    engine = book(tmp_path, "8 % per year")
+    day = dt.date(2025, 1, 1)
+    while day <= dt.date(2025, 3, 31):
+        engine.run(day)
+        day += dt.timedelta(days=1)
+    engine.close()
+    policy = tmp_path / "interest.dun"
+    policy.write_text(POLICY.format(interest="8 % per year"), encoding="utf-8")
+    return tmp_path / "test.db", policy
+
+
+def report_of(database: Path, policy: Path, first: str, last: str) -> Any:
+    """`dunning report` as a user types it."""
+    return CliRunner().invoke(
+        cli,
+        [
+            "report",
+            *("--policy", str(policy), "--db", str(database)),
+            *("--from", first, "--to", last),
+        ],
+    )
+
+
+def test_a_report_cannot_end_before_the_last_run(tmp_path: Path) -> None:
+    """The claims are kept as the last run (03-31) left them: a report to
+    02-28 would show March's states as February's."""
+    database, policy = daily_book(tmp_path)
+
+    result = report_of(database, policy, "2025-02-01", "2025-02-28")
+
+    assert result.exit_code == 1
+    assert (
+        "Error: the database holds each claim as its last run (2025-03-31) left "
+        "it, not as it stood on 2025-02-28; a report ends on 2025-03-31 or later"
+    ) in result.output
+
+
+def test_a_report_warns_of_a_period_without_runs_and_of_another_policy(
+    tmp_path: Path,
+) -> None:
+    """April had no run; a changed policy is not the one the runs used."""
+    database, policy = daily_book(tmp_path)
+    other = tmp_path / "other.dun"
+    other.write_text(POLICY.format(interest="statutory"), encoding="utf-8")
+
+    quiet = report_of(database, policy, "2025-04-01", "2025-04-30")
+    changed = report_of(database, other, "2025-01-01", "2025-03-31")
+
+    assert quiet.exit_code == 0
+    assert (
+        "warning: no run from 2025-04-01 to 2025-04-30: the claims stand as the "
+        "run of 2025-03-31 left them, and nothing happened in the period"
+    ) in quiet.output
+    assert changed.exit_code == 0
+    assert (
+        'warning: the runs from 2025-01-01 to 2025-03-31 used "Interest" version '
+        "1, not the policy given; its groups and the cost of its measures may differ"
+    ) in changed.output

@@ -15,11 +15,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from dunlang import Policy
+
 from ..importer import apply_import, check_file
 from ..mapping import ImportFailed, load_mapping
 from ..reports import Report, build_report, render_text
 from ..runner import RunError
 from ..simulate import run_days, simulate
+from ..store import Store
 from .options import (
     DATE,
     base_rates_option,
@@ -220,10 +223,50 @@ def report_command(
     base_rates = load_base_rates_or_exit(base_rates_path)
     store = open_store(db_path, create=False)
     try:
+        for warning in _report_warnings(store, policy, start, end):
+            click.echo(f"warning: {warning}", err=True)
         report = build_report(store, policy, start, end, base_rates=base_rates)
     finally:
         store.close()
     _print(report, form)
+
+
+def _report_warnings(
+    store: Store, policy: Policy, start: dt.date, end: dt.date
+) -> list[str]:
+    """Stop a report that would show the claims as they are now for an earlier
+    day; warnings for a period no run covered, or runs of another policy."""
+    conn = store.conn
+    last = conn.execute("SELECT max(as_of) FROM runs WHERE status = 'done'").fetchone()
+    if last[0] is None:
+        raise click.ClickException(
+            f"{store.path}: no run yet, so there is nothing to report; "
+            "`dunning simulate` shows what a policy would do"
+        )
+    if end.isoformat() < last[0]:
+        raise click.ClickException(
+            f"the database holds each claim as its last run ({last[0]}) left it, "
+            f"not as it stood on {end}; a report ends on {last[0]} or later (for "
+            "an earlier period, `dunning simulate` replays it)"
+        )
+    warnings = []
+    used = conn.execute(
+        "SELECT DISTINCT policy_name, policy_version, policy_digest FROM runs "
+        "WHERE status = 'done' AND as_of BETWEEN ? AND ?",
+        (start.isoformat(), end.isoformat()),
+    ).fetchall()
+    if not used:
+        warnings.append(
+            f"no run from {start} to {end}: the claims stand as the run of "
+            f"{last[0]} left them, and nothing happened in the period"
+        )
+    elif policy.digest not in {digest for _, _, digest in used}:
+        names = ", ".join(f'"{name}" version {version}' for name, version, _ in used)
+        warnings.append(
+            f"the runs from {start} to {end} used {names}, not the policy given; "
+            "its groups and the cost of its measures may differ"
+        )
+    return warnings
 
 
 def register(cli: click.Group) -> None:
