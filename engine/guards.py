@@ -98,6 +98,10 @@ def _compile_compare(expr: Compare) -> Guard:
 
     def compare(facts: Facts, seen: Seen) -> bool:
         a, b = _align(left(facts, seen), right(facts, seen))
+        if op in _ORDER and isinstance(a, str) and isinstance(b, str):
+            # Two extra data columns: ordered as numbers, or as dates, when
+            # both are written as such; two texts have no order.
+            a, b = _ordered(a, b)
         if a is None or b is None:
             # A missing or incomparable value equals nothing.
             return op == "!="
@@ -152,6 +156,17 @@ def _align(a: Any, b: Any) -> tuple[Any, Any]:
     if isinstance(a, (int, Decimal)) or isinstance(b, (int, Decimal)):
         return _as_number(a), _as_number(b)
     return str(a), str(b)
+
+
+def _ordered(a: str, b: str) -> tuple[Any, Any]:
+    """Two texts as numbers, else as dates; (None, None) when neither fits."""
+    numbers = _as_number(a), _as_number(b)
+    if None not in numbers:
+        return numbers
+    dates = _as_date(a), _as_date(b)
+    if None not in dates:
+        return dates
+    return None, None
 
 
 def _as_money(value: Any, other: Any) -> Money | None:

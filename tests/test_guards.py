@@ -103,3 +103,31 @@ def test_a_run_goes_on_when_a_rating_is_nan(tmp_path: Path) -> None:
 
     groups = {step.claim_id: step.group for step in result.steps}
     assert groups == {"A1": "rest", "A2": "rest", "A3": "good"}
+
+
+SCORE_AT_LEAST_THRESHOLD = compile_guard(
+    Compare(">=", Attribute("customer", "score"), Attribute("customer", "threshold"))
+)
+
+
+@pytest.mark.parametrize(
+    ("score", "threshold", "expected"),
+    [
+        ("10", "9", True),
+        ("9", "10", False),
+        ("2.5", "2.50", True),
+        ("2020-01-10", "2019-12-31", True),
+        ("2019-12-31", "2020-01-10", False),
+        ("b", "a", False),
+        ("10", "nine", False),
+    ],
+)
+def test_two_extra_columns_are_ordered_as_numbers_or_dates(
+    score: str, threshold: str, expected: bool
+) -> None:
+    """Both sides from extra data columns: numbers when both are numbers, dates
+    when both are dates, and no order between texts (`10` >= `9`, not as
+    text, where `10` comes first)."""
+    facts = {"customer": {"score": score, "threshold": threshold}, "claim": {}}
+
+    assert SCORE_AT_LEAST_THRESHOLD(facts, {}) is expected
