@@ -437,13 +437,14 @@ def build_report(
         )
         if percent is not None:
             # A share of the money paid after the measure, not of credit
-            # notes: applied by a later run (a run applies the day's payments
-            # before its timed steps), or dated after the measure's day.
+            # notes: dated on or after its day and applied by a later run (a
+            # run applies the day's payments before its timed steps), or not
+            # applied yet and dated after its day.
             after = conn.execute(
                 "SELECT amount FROM payments WHERE claim_id = ? AND paid_on <= ? "
-                "AND kind = 'payment' AND (applied_run > ? "
+                "AND kind = 'payment' AND ((applied_run > ? AND paid_on >= ?) "
                 "OR (applied_run IS NULL AND paid_on > ?))",
-                (claim_id, last, run_id or 0, as_of),
+                (claim_id, last, run_id or 0, as_of, as_of),
             ).fetchall()
             base = sum((Decimal(a) for (a,) in after), Decimal(0))
             amount_cost += round_money(base * percent / 100, currency)

@@ -564,10 +564,11 @@ def test_the_ratio_counts_each_claim_up_to_what_it_came_to(tmp_path: Path) -> No
 def test_the_agency_earns_on_what_is_paid_after_the_handover(tmp_path: Path) -> None:
     """H 500.00 due Fri 01-31: reminded Wed 02-05, handed over Mon 02-17 (10
     days in state fall on Sat 02-15). 100.00 dated 02-17 and recorded before
-    that day's run is applied before the handover; 50.00 dated 02-17 but
-    recorded after the run, and 350.00 on 03-03, came in after it. The agency
-    earns 10 % of 400.00 = 40.00; with the reminder at 0.80 the measures cost
-    40.80."""
+    that day's run is applied before the handover, and 50.00 dated 02-14 but
+    recorded after it was paid before it too; 50.00 dated 02-17 but recorded
+    after the run, and 300.00 on 03-03, came in after it. The agency earns
+    10 % of 350.00 = 35.00; with the reminder at 0.80 the measures cost
+    35.80."""
     engine = make_engine(tmp_path, CREDITS)
     add_claim(engine, "H", due="2025-01-31", amount="500.00", issued="2025-01-01")
     engine.add_payments(
@@ -580,8 +581,10 @@ def test_the_agency_earns_on_what_is_paid_after_the_handover(tmp_path: Path) -> 
             engine.add_payments(
                 [
                     Payment("H2", "H", Money(Decimal("50.00"), "EUR"), day),
-                    Payment("H3", "H", Money(Decimal("350.00"), "EUR"),
+                    Payment("H3", "H", Money(Decimal("300.00"), "EUR"),
                             dt.date(2025, 3, 3)),
+                    Payment("H4", "H", Money(Decimal("50.00"), "EUR"),
+                            dt.date(2025, 2, 14)),
                 ]
             )  # fmt: skip
         day += dt.timedelta(days=1)
@@ -595,7 +598,7 @@ def test_the_agency_earns_on_what_is_paid_after_the_handover(tmp_path: Path) -> 
     ).fetchone()
     assert handover == ("2025-02-17",)
     total = report.groups[TOTAL]
-    assert total.cost == {"EUR": Decimal("40.80")}
+    assert total.cost == {"EUR": Decimal("35.80")}
 
 
 def test_a_write_off_ends_the_balance_the_collection_period_counts(
