@@ -599,7 +599,32 @@ def _compare(
         _refuse_changes(checked, found, stored, changes, new_currency, problems)
 
     _refuse_new_currency(conn, checked, new_currency, problems)
+    if kind == "claims":
+        _check_credited(conn, checked, problems)
     return write
+
+
+def _check_credited(
+    conn: sqlite3.Connection, checked: _Checked, problems: list[Problem]
+) -> None:
+    """A claim's amount is at least what its credit notes take off, applied by
+    a run or not: a credit note takes off at most what was invoiced."""
+    amount_at = checked.fields.index("amount")
+    credited: dict[str, Decimal] = {}
+    for claim, amount in conn.execute(
+        "SELECT claim_id, amount FROM payments WHERE kind = 'credit_note' "
+        "AND claim_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(checked.records)),),
+    ):
+        credited[claim] = credited.get(claim, Decimal(0)) + Decimal(amount)
+    for claim, total in sorted(credited.items()):
+        found = checked.records[claim]
+        text = str(found[2][amount_at])
+        if Decimal(text) < total:
+            message = f"{quote(text)} is less than the {total} credited on claim "
+            message += f"{quote(claim)}; a credit note takes off at most what was "
+            message += "invoiced"
+            problems.append(checked.problem(found, "amount", text, message))
 
 
 def _refuse_changes(
@@ -671,8 +696,9 @@ def _open_amount(
     old, left = Decimal(str(before)), Decimal(str(open_amount))
     moved = left + Decimal(str(after)) - old
     if moved < 0:
-        message = f"{quote(str(after))} is less than the {old - left} already paid on "
-        message += f"claim {quote(str(found[2][0]))}; record a credit note instead"
+        message = f"{quote(str(after))} is less than the {old - left} already paid "
+        message += f"or credited on claim {quote(str(found[2][0]))}; record a credit "
+        message += "note instead"
         problems.append(checked.problem(found, "amount", str(after), message))
     changes.append(("open_amount", open_amount, str(moved)))
     return str(moved)

@@ -721,6 +721,27 @@ def test_a_credit_note_takes_off_at_most_what_was_invoiced(
     assert dump(store) == before
 
 
+def test_a_claim_cannot_go_below_its_credit_notes(store: Store, tmp_path: Path) -> None:
+    """I1 (100.00) has credit notes of 60.00 and 40.00, not yet applied by a
+    run: lowering it to 90.00 is refused, as 100.00 is credited."""
+    load_native(store, tmp_path)
+    notes = "id,claim_id,amount,currency,paid_on,kind\n"
+    notes += "N1,I1,60.00,EUR,2025-02-11,credit_note\n"
+    notes += "N2,I1,40.00,EUR,2025-02-12,credit_note\n"
+    import_file(store, "payments", write(tmp_path, "n.csv", notes))
+    before = dump(store)
+    lower = CLAIMS_HEADER + "I1,C1,invoice,EUR,90.00,2025-01-02,2025-02-01\n"
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "claims", write(tmp_path, "c.csv", lower))
+
+    assert problems_of(failure, tmp_path) == [
+        "c.csv:2: column `amount`: `90.00` is less than the 100.00 credited on "
+        "claim `I1`; a credit note takes off at most what was invoiced"
+    ]
+    assert dump(store) == before
+
+
 def test_the_api_refuses_a_credit_note_above_what_is_left(store: Store) -> None:
     """Engine.add_payments checks the same: 100.00 less 70.00 credited leaves 30.00."""
     engine = Engine(store, load_policy(POLICIES / "de-b2b-trade.dun"))
@@ -1024,8 +1045,8 @@ def test_a_bad_row_is_compared_with_the_database_by_its_right_values(
     assert problems_of(claimed, tmp_path) == [
         "c.csv:2: column `kind`: `bill` is not a claim kind (expected `invoice` or "
         "`instalment`)",
-        "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid on "
-        "claim `I1`; record a credit note instead",
+        "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid or "
+        "credited on claim `I1`; record a credit note instead",
     ]
 
 
@@ -1395,8 +1416,8 @@ def test_paid_claims_keep_their_currency_and_paid_part(
         import_file(store, "claims", write(tmp_path, "c.csv", text))
 
     assert problems_of(failure, tmp_path) == [
-        "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid on "
-        "claim `I1`; record a credit note instead",
+        "c.csv:2: column `amount`: `30.00` is less than the 40.00 already paid or "
+        "credited on claim `I1`; record a credit note instead",
         # I2 has payments booked, so its currency stays EUR.
         "c.csv:3: column `currency`: claim `I2` is being dunned in EUR for "
         "customer `C1` with payments booked; a claim's currency cannot change — "
