@@ -112,12 +112,13 @@ def smtp_error_text(error: BaseException, settings: SmtpSettings | None = None) 
     if isinstance(error, ssl.SSLCertVerificationError):
         if error.verify_code in _OTHER_NAME:
             return (
-                f"the SMTP server's certificate is for another name: "
-                f"{error.verify_message}; give --smtp-host as the certificate "
-                "names the server"
+                "the SMTP server's certificate is for another name: "
+                f"{error.verify_message.rstrip('.')}; give --smtp-host as the "
+                "certificate names the server"
             )
         return (
-            f"the SMTP server's certificate is not trusted: {error.verify_message}; "
+            "the SMTP server's certificate is not trusted: "
+            f"{error.verify_message.rstrip('.')}; "
             "--smtp-ca-file names the certificates to trust"
         )
     if isinstance(error, ssl.SSLError):
@@ -125,17 +126,19 @@ def smtp_error_text(error: BaseException, settings: SmtpSettings | None = None) 
             f"TLS with the SMTP server failed ({error.reason or error}); {_WHICH_PORT}"
         )
     waited = isinstance(error, TimeoutError) or "timed out" in str(error)
-    if (
-        waited
-        and settings is not None
-        and settings.port == SMTPS_PORT
-        and not settings.tls_from_start
-    ):
-        # An SMTPS port waits for TLS, and a client that waits for its
-        # greeting never gets one.
+    if waited and settings is not None and not settings.tls_from_start:
+        # A port for TLS from the start waits for the client's TLS, and a
+        # client that waits for the server's greeting never gets one.
+        if settings.port == SMTPS_PORT:
+            undo = "--smtp-starttls" if settings.starttls else "--no-smtp-implicit-tls"
+            return (
+                "the SMTP server did not answer in time; port 465 usually wants "
+                f"TLS from the start: leave out {undo}"
+            )
         return (
-            "the SMTP server did not answer in time; port 465 usually wants "
-            "TLS from the start: leave out --smtp-starttls"
+            "the SMTP server did not answer in time (a port for TLS from the "
+            "start never greets a client that does not begin with TLS: "
+            "--smtp-implicit-tls)"
         )
     if isinstance(error, TimeoutError):
         return "the SMTP server did not answer in time"

@@ -44,6 +44,8 @@ def _trusted(settings: SmtpSettings, _: object, path: Path | None) -> None:
             f"{path}: certificates to trust are for an encrypted connection; "
             "ask for STARTTLS or TLS from the start as well"
         )
+    if not path.is_file():
+        raise SendingError(f"{path}: no such file of certificates to trust")
     try:
         ssl.create_default_context(cafile=str(path))
     except (OSError, ssl.SSLError) as error:

@@ -678,6 +678,16 @@ def test_a_plain_connection_to_port_465_that_times_out_says_why() -> None:
     assert smtp_error_text(TimeoutError("timed out")) == (
         "the SMTP server did not answer in time"
     )
+    plain = SmtpSettings("mail.example", "a@b.example", 465, implicit_tls=False)
+    assert smtp_error_text(TimeoutError("timed out"), plain) == (
+        "the SMTP server did not answer in time; port 465 usually wants TLS from "
+        "the start: leave out --no-smtp-implicit-tls"
+    )
+    other = SmtpSettings("mail.example", "a@b.example", 4650)
+    assert smtp_error_text(TimeoutError("timed out"), other) == (
+        "the SMTP server did not answer in time (a port for TLS from the start "
+        "never greets a client that does not begin with TLS: --smtp-implicit-tls)"
+    )
 
 
 def test_the_command_line_turns_off_what_the_environment_turned_on(
@@ -733,8 +743,13 @@ def test_the_command_line_turns_off_what_the_environment_turned_on(
             "trust are for an encrypted connection; ask for STARTTLS or TLS from "
             "the start as well",
         ),
+        (
+            ["--smtp-starttls", "--smtp-ca-file", "{tmp}/none.pem"],
+            "Invalid value for '--smtp-ca-file': {tmp}/none.pem: no such file of "
+            "certificates to trust",
+        ),
     ],
-    ids=["both kinds of TLS", "not certificates", "no encryption"],
+    ids=["both kinds of TLS", "not certificates", "no encryption", "no file"],
 )
 def test_tls_options_that_cannot_work_are_usage_errors(
     tmp_path: Path, arguments: list[str], message: str
