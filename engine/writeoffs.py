@@ -75,18 +75,10 @@ def write_offs(
 def recovered(
     conn: sqlite3.Connection, write_off: WriteOff, until: str | None = None
 ) -> Decimal:
-    """What payments applied by runs after the write-off recovered of it (up
-    to the day `until`, if given), at most the amount written off."""
-    sql = (
-        "SELECT p.amount FROM payments p JOIN runs r ON r.id = p.applied_run "
-        "WHERE p.claim_id = ? AND p.applied_run > ?"
-    )
-    parameters: list[object] = [write_off.claim_id, write_off.run_id or 0]
-    if until is not None:
-        sql += " AND r.as_of <= ?"
-        parameters.append(until)
-    paid = sum((Decimal(row[0]) for row in conn.execute(sql, parameters)), Decimal(0))
-    return min(paid, write_off.amount)
+    """What payments and credit notes applied by runs after the write-off
+    recovered of it (up to the day `until`, if given), at most the amount
+    written off."""
+    return sum(recoveries(conn, write_off, until).values(), Decimal(0))
 
 
 def recoveries(

@@ -17,7 +17,7 @@ from engine.explain import explain, render_explanation
 from engine.reports import TOTAL, build_report, render_text
 from engine.simulate import simulate
 
-from .conftest import add_claim, add_payment, make_engine
+from .conftest import add_claim, add_payment, day, eur, make_engine
 
 POLICY = """\
 policy "Interest" version "1"
@@ -452,6 +452,20 @@ dunning everyone
 """
 
 
+def received(
+    ident: str, claim: str, amount: str, on: str, kind: str = "payment"
+) -> Payment:
+    """A EUR payment (or, with kind `credit_note`, a credit note)."""
+    return Payment(ident, claim, eur(amount), day(on), kind=kind)
+
+
+def first_quarter(engine: Engine) -> Any:
+    """Simulate the first quarter of 2025 and report it."""
+    return simulate(
+        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
+
+
 def test_credit_notes_are_credited_not_collected(tmp_path: Path) -> None:
     """A: 1,000.00 due 01-31, 600.00 paid and 400.00 credited in March; B:
     500.00 due 02-14, 100.00 credited in February, 200.00 paid in March.
@@ -469,18 +483,14 @@ def test_credit_notes_are_credited_not_collected(tmp_path: Path) -> None:
     add_claim(engine, "B", due="2025-02-14", amount="500.00", issued="2025-01-15")
     engine.add_payments(
         [
-            Payment("C2", "B", Money(Decimal("100.00"), "EUR"), dt.date(2025, 2, 20),
-                    kind="credit_note"),
-            Payment("P1", "A", Money(Decimal("600.00"), "EUR"), dt.date(2025, 3, 10)),
-            Payment("C1", "A", Money(Decimal("400.00"), "EUR"), dt.date(2025, 3, 12),
-                    kind="credit_note"),
-            Payment("P2", "B", Money(Decimal("200.00"), "EUR"), dt.date(2025, 3, 14)),
+            received("C2", "B", "100.00", "2025-02-20", "credit_note"),
+            received("P1", "A", "600.00", "2025-03-10"),
+            received("C1", "A", "400.00", "2025-03-12", "credit_note"),
+            received("P2", "B", "200.00", "2025-03-14"),
         ]
-    )  # fmt: skip
-
-    report = simulate(
-        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
     )
+
+    report = first_quarter(engine)
 
     total = report.groups[TOTAL]
     assert total.fell_due == {"EUR": Decimal("1500.00")}
@@ -541,18 +551,14 @@ def test_the_ratio_counts_each_claim_up_to_what_it_came_to(tmp_path: Path) -> No
         add_claim(engine, ident, due="2025-01-31", amount=amount, issued="2025-01-01")
     engine.add_payments(
         [
-            Payment("P1", "R", Money(Decimal("1000.00"), "EUR"), dt.date(2025, 2, 3)),
-            Payment("C1", "R", Money(Decimal("200.00"), "EUR"), dt.date(2025, 2, 20),
-                    kind="credit_note"),
-            Payment("C2", "K", Money(Decimal("300.00"), "EUR"), dt.date(2025, 2, 3),
-                    kind="credit_note"),
-            Payment("P2", "L", Money(Decimal("200.00"), "EUR"), dt.date(2025, 2, 10)),
+            received("P1", "R", "1000.00", "2025-02-03"),
+            received("C1", "R", "200.00", "2025-02-20", "credit_note"),
+            received("C2", "K", "300.00", "2025-02-03", "credit_note"),
+            received("P2", "L", "200.00", "2025-02-10"),
         ]
-    )  # fmt: skip
-
-    report = simulate(
-        engine.store, engine.policy, dt.date(2025, 1, 1), dt.date(2025, 3, 31)
     )
+
+    report = first_quarter(engine)
 
     total = report.groups[TOTAL]
     assert total.collected == {"EUR": Decimal("1200.00")}

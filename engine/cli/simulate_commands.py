@@ -9,7 +9,9 @@ import io
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -34,6 +36,7 @@ from .options import (
 )
 
 NATIVE_FILES = ("customers", "claims", "payments", "events")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _load_data(store_path: str, data: str, mapping_name: str | None) -> list[str]:
@@ -97,6 +100,28 @@ def _json(report: Report) -> str:
     return json.dumps(document, indent=2)
 
 
+def _period(function: F) -> F:
+    """`--from` and `--to`: the first and last day of the period reported."""
+    function = click.option(
+        "--to", "end", required=True, type=DATE, help="Last day (YYYY-MM-DD)."
+    )(function)
+    return click.option(
+        "--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD)."
+    )(function)
+
+
+def _format(function: F) -> F:
+    """`--format`: how the summary is printed."""
+    return click.option(
+        "--format",
+        "form",
+        type=click.Choice(["text", "json", "csv"]),
+        default="text",
+        show_default=True,
+        help="How to print the summary.",
+    )(function)
+
+
 @click.command("simulate")
 @policy_option()
 @click.option(
@@ -110,24 +135,14 @@ def _json(report: Report) -> str:
     "mapping_name",
     help="Mapping file or bundled mapping name for a single --data file.",
 )
-@click.option(
-    "--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD)."
-)
-@click.option("--to", "end", required=True, type=DATE, help="Last day (YYYY-MM-DD).")
+@_period
 @click.option(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False),
     help="Keep the simulation in this database (default: a temporary one).",
 )
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(["text", "json", "csv"]),
-    default="text",
-    show_default=True,
-    help="How to print the summary.",
-)
+@_format
 @base_rates_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def simulate_command(
@@ -194,18 +209,8 @@ def _print(report: Report, form: str) -> None:
 
 @click.command("report")
 @policy_option(help="The policy the runs used: its measures' costs and groups.")
-@click.option(
-    "--from", "start", required=True, type=DATE, help="First day (YYYY-MM-DD)."
-)
-@click.option("--to", "end", required=True, type=DATE, help="Last day (YYYY-MM-DD).")
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(["text", "json", "csv"]),
-    default="text",
-    show_default=True,
-    help="How to print the summary.",
-)
+@_period
+@_format
 @base_rates_option
 @db_option
 def report_command(
