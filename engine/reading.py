@@ -160,30 +160,22 @@ def _read_csv(path: str, text: str, delimiter: str) -> Source:
     quote, is an error naming the row, not a value that takes in the lines
     after it."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    numbered: list[tuple[int, list[str]]] = []
-    start = 1
     try:
+        records = list(reader)
+    except csv.Error:
+        _refuse_csv(path, text, delimiter)
+        raise  # pragma: no cover - _refuse_csv raises
+
+    if reader.line_num == len(records):  # one line each: no line breaks in values
+        numbered = [(number, values) for number, values in enumerate(records, 1)]
+    else:
+        numbered, line = [], 0
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         for values in reader:
-            numbered.append((start, values))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        said = str(error)
-        if "unexpected end of data" in said:
-            message = (
-                "a double quote opened in this row is never closed, so the rest "
-                "of the file would be read as one value; close it, or double a "
-                'quote that belongs to the value ("")'
-            )
-            raise fail(path, message, row=start) from None
-        if "expected after" in said:
-            message = (
-                "a closing double quote is followed by more text; a quote that "
-                'belongs to a value is written twice ("")'
-            )
-            raise fail(path, message, row=reader.line_num) from None
-        message = f"cannot be read as CSV ({error})"
-        raise fail(path, message, row=reader.line_num) from None
-    numbered = [(n, v) for n, v in numbered if v and (v[0] or any(v))]
+            numbered.append((line + 1, values))
+            line = reader.line_num
+    # Blank lines, and lines of nothing but blanks, are no rows.
+    numbered = [(n, v) for n, v in numbered if any(value.strip() for value in v)]
 
     header_line, header = numbered[0][0], [name.strip() for name in numbered[0][1]]
     _check_header(path, header, header_line)
@@ -197,6 +189,39 @@ def _read_csv(path: str, text: str, delimiter: str) -> Source:
                 problems.append(Problem(path, count, row=line))
         rows = [row for row in rows if len(row[2]) == width]
     return Source(path, "csv", tuple(header), rows, problems)
+
+
+def _refuse_csv(path: str, text: str, delimiter: str) -> None:
+    """Read the text again to find the row whose quote broke it, and say so."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as error:
+        said = str(error)
+        runs_on = reader.line_num > start
+        if "unexpected end of data" in said or "field larger than" in said:
+            message = (
+                "a double quote opened in this row is never closed, so the rest "
+                "of the file would be read as one value; close it, or double a "
+                'quote that belongs to the value ("")'
+            )
+        elif "expected after" in said and runs_on:
+            message = (
+                "a double quote opened in this row is closed only on line "
+                f"{reader.line_num}, where text follows it; close it in this row, "
+                'or double a quote that belongs to the value ("")'
+            )
+        elif "expected after" in said:
+            message = (
+                "a closing double quote is followed by more text; a quote that "
+                'belongs to a value is written twice (""), and nothing but the '
+                "delimiter or the line end may follow a closing quote"
+            )
+        else:
+            message = f"cannot be read as CSV ({error})"
+        raise fail(path, message, row=start) from None
 
 
 def _check_header(path: str, header: Sequence[str], line: int) -> None:

@@ -771,8 +771,18 @@ NEVER_CLOSED = (
 )
 TEXT_AFTER_QUOTE = (
     "a closing double quote is followed by more text; a quote that belongs to a "
-    'value is written twice ("")'
+    'value is written twice (""), and nothing but the delimiter or the line end '
+    "may follow a closing quote"
 )
+
+
+def closed_on(line: int) -> str:
+    """The problem of a quote that a later line closes."""
+    return (
+        f"a double quote opened in this row is closed only on line {line}, where "
+        "text follows it; close it in this row, or double a quote that belongs to "
+        'the value ("")'
+    )
 
 
 @pytest.mark.parametrize(
@@ -783,14 +793,19 @@ TEXT_AFTER_QUOTE = (
         ('id,name,address\nK1,A,"Road 1\nK2,B,""\n', f"k.csv:2: {NEVER_CLOSED}"),
         (
             'id,name,address\nK1,A,"Road 1\nK2,B,"Road 2"\nK3,C,x\n',
-            f"k.csv:3: {TEXT_AFTER_QUOTE}",
+            f"k.csv:2: {closed_on(3)}",
         ),
         ('id,name,address\nK1,A,"Road 1\nK2,B,Road 2\nK3,C,"Road 3"\n',
-         f"k.csv:4: {TEXT_AFTER_QUOTE}"),
+         f"k.csv:2: {closed_on(4)}"),
+        ('id,name,address\nK1,A,x\nK2,"Beta,y\nK3,C,z\nK5,"Eps, Ltd",w\n',
+         f"k.csv:3: {closed_on(5)}"),
         ('id,name\nK1,"Alpha" \n', f"k.csv:2: {TEXT_AFTER_QUOTE}"),
+        ('id,name\nK0,A\nK1,"Alpha\n' + "K2,Beta\n" * 30000,
+         f"k.csv:3: {NEVER_CLOSED}"),
     ],
     ids=["to the end", "no last line end", "doubled quote at the end",
-         "closed by a later quote", "last value quoted", "space after the quote"],
+         "closed by a later quote", "last value quoted", "quoted values after it",
+         "space after the quote", "longer than a value may be"],
 )  # fmt: skip
 def test_a_quote_never_closed_is_named_not_read_as_one_value(
     store: Store, tmp_path: Path, text: str, problem: str
@@ -808,9 +823,9 @@ def test_a_quote_never_closed_is_named_not_read_as_one_value(
 def test_values_over_several_lines_that_are_closed_are_read(
     store: Store, tmp_path: Path
 ) -> None:
-    """Quoted addresses over two lines, with LF or CR LF, and a row of empty
-    values at the end as spreadsheets write it."""
-    text = 'id,name,address\nK1,A,"Road 1\nTown"\nK2,B,"Road 2\r\n5000 City"\n,,\n'
+    """Quoted addresses over two lines, with LF or CR LF, a row of empty
+    values at the end as spreadsheets write it, and a line of blanks."""
+    text = 'id,name,address\nK1,A,"Road 1\nTown"\nK2,B,"Road 2\r\n5000 City"\n,,\n  \n'
 
     import_file(store, "customers", write(tmp_path, "ok.csv", text))
 
