@@ -617,9 +617,13 @@ def _check_credited(
         (json.dumps(sorted(checked.records)),),
     ):
         credited[claim] = credited.get(claim, Decimal(0)) + Decimal(amount)
+    column = checked.columns[amount_at]
+    flagged = {(p.row, p.column) for p in problems}
     for claim, total in sorted(credited.items()):
         found = checked.records[claim]
         text = str(found[2][amount_at])
+        if (found[0], column) in flagged:
+            continue  # already below what was paid or credited
         if Decimal(text) < total:
             message = f"{quote(text)} is less than the {total} credited on claim "
             message += f"{quote(claim)}; a credit note takes off at most what was "
@@ -841,28 +845,37 @@ def _check_credit_notes(
 ) -> None:
     """A credit note takes off at most what its claim's amount leaves after the
     credit notes before it, stored or earlier in the file: it reduces what was
-    invoiced, never charges."""
+    invoiced, never charges. A row of a file without a `kind` column keeps the
+    kind it is stored with (a new one is a payment)."""
     fields = checked.fields
-    if "kind" not in fields:
-        return  # every row is a payment
-    at = {name: fields.index(name) for name in ("id", "claim_id", "amount", "kind")}
+    at = {name: fields.index(name) for name in ("id", "claim_id", "amount")}
+    mine = set(checked.records)
+    stored_kinds = dict(_fetch(conn, "payments", ("kind",), mine).items())
+
+    def kind_of(found: _Record) -> object:
+        if "kind" in fields:
+            return found[2][fields.index("kind")]
+        return stored_kinds.get(str(found[2][at["id"]]), ("payment",))[0]
+
     notes = sorted(
-        (found for found in checked.records.values() if found[2][at["kind"]] ==
-         "credit_note"),
+        (
+            found
+            for found in checked.records.values()
+            if kind_of(found) == "credit_note"
+        ),
         key=lambda found: (found[0], found[1] or 0),
-    )  # fmt: skip
+    )
     if not notes:
         return
     claims = {str(found[2][at["claim_id"]]) for found in notes}
     invoiced = _claim_amounts(conn, batch, claims)
-    mine = {str(found[2][at["id"]]) for found in notes}
     credited: dict[str, Decimal] = {}
     for claim, identity, amount in conn.execute(
         "SELECT claim_id, id, amount FROM payments WHERE kind = 'credit_note' "
         "AND claim_id IN (SELECT value FROM json_each(?))",
         (json.dumps(sorted(claims)),),
     ):
-        if identity not in mine:  # a note imported again is counted once
+        if identity not in mine:  # a row of this file stands for its stored one
             credited[claim] = credited.get(claim, Decimal(0)) + Decimal(amount)
     for found in notes:
         claim, text = str(found[2][at["claim_id"]]), str(found[2][at["amount"]])

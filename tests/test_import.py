@@ -742,6 +742,44 @@ def test_a_claim_cannot_go_below_its_credit_notes(store: Store, tmp_path: Path) 
     assert dump(store) == before
 
 
+def test_a_file_without_kinds_keeps_stored_credit_notes_in_the_limit(
+    store: Store, tmp_path: Path
+) -> None:
+    """Credit notes of 20.00, 40.00 and 40.00 on I1 (100.00); a file without a
+    `kind` column raising N1 to 100.00 keeps it a credit note: 180.00 would be
+    credited, so it is refused. Turning N1 into a payment of 30.00 next to a
+    new credit note of 10.00 leaves 90.00 credited, which fits."""
+    load_native(store, tmp_path)
+    notes = "id,claim_id,amount,currency,paid_on,kind\n"
+    notes += "N1,I1,20.00,EUR,2025-02-11,credit_note\n"
+    notes += "N2,I1,40.00,EUR,2025-02-11,credit_note\n"
+    notes += "N3,I1,40.00,EUR,2025-02-11,credit_note\n"
+    import_file(store, "payments", write(tmp_path, "n.csv", notes))
+    raised = "id,claim_id,amount,currency,paid_on\nN1,I1,100.00,EUR,2025-02-11\n"
+    turned = "id,claim_id,amount,currency,paid_on,kind\n"
+    turned += "N1,I1,30.00,EUR,2025-02-11,payment\n"
+    turned += "N4,I1,10.00,EUR,2025-02-12,credit_note\n"
+
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "payments", write(tmp_path, "raised.csv", raised))
+    import_file(store, "payments", write(tmp_path, "turned.csv", turned))
+
+    assert problems_of(failure, tmp_path) == [
+        "raised.csv:2: column `amount`: `100.00` is more than claim `I1` can still "
+        "be credited (20.00: its amount 100.00 less 80.00 credited before); a "
+        "credit note takes off at most what was invoiced"
+    ]
+    assert rows(
+        store, "SELECT id, kind, amount FROM payments WHERE claim_id = 'I1' ORDER BY id"
+    ) == [
+        ("N1", "payment", "30.00"),
+        ("N2", "credit_note", "40.00"),
+        ("N3", "credit_note", "40.00"),
+        ("N4", "credit_note", "10.00"),
+        ("P1", "payment", "40.00"),
+    ]
+
+
 def test_the_api_refuses_a_credit_note_above_what_is_left(store: Store) -> None:
     """Engine.add_payments checks the same: 100.00 less 70.00 credited leaves 30.00."""
     engine = Engine(store, load_policy(POLICIES / "de-b2b-trade.dun"))
