@@ -334,13 +334,13 @@ def build_report(
     written_off = {
         write_off.claim_id for write_off, left in write_offs_left if left > 0
     }
-    # Money paid (not credit notes), by claim: a claim settled without any
-    # was not paid late, and counts for the days late no more than a
-    # write-off does.
+    # Payments and credit notes the runs applied, by claim (as the claims'
+    # open amounts count them): a claim settled without money paid was not
+    # paid late, and counts for the days late no more than a write-off does.
     paid: dict[str, list[tuple[str, str, Decimal]]] = defaultdict(list)
     for claim_id, kind, paid_on, amount in conn.execute(
         "SELECT claim_id, kind, paid_on, amount FROM payments WHERE paid_on <= ? "
-        "ORDER BY paid_on",
+        "AND applied_run IS NOT NULL ORDER BY paid_on",
         (last,),
     ):
         paid[claim_id].append((paid_on, kind, Decimal(amount)))
@@ -438,13 +438,11 @@ def build_report(
         if percent is not None:
             # A share of the money paid after the measure, not of credit
             # notes: dated on or after its day and applied by a later run (a
-            # run applies the day's payments before its timed steps), or not
-            # applied yet and dated after its day.
+            # run applies the day's payments before its timed steps).
             after = conn.execute(
                 "SELECT amount FROM payments WHERE claim_id = ? AND paid_on <= ? "
-                "AND kind = 'payment' AND ((applied_run > ? AND paid_on >= ?) "
-                "OR (applied_run IS NULL AND paid_on > ?))",
-                (claim_id, last, run_id or 0, as_of, as_of),
+                "AND kind = 'payment' AND applied_run > ? AND paid_on >= ?",
+                (claim_id, last, run_id or 0, as_of),
             ).fetchall()
             base = sum((Decimal(a) for (a,) in after), Decimal(0))
             amount_cost += round_money(base * percent / 100, currency)

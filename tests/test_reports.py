@@ -16,6 +16,7 @@ from engine.cli.main import cli
 from engine.explain import explain, render_explanation
 from engine.reports import TOTAL, build_report, render_text
 from engine.simulate import simulate
+from engine.store import Store
 
 from .conftest import add_claim, add_payment, day, eur, make_engine
 
@@ -815,7 +816,10 @@ def test_a_report_warns_of_a_period_without_runs_and_of_another_policy(
     """April had no run; a changed policy is not the one the runs used."""
     database, policy = daily_book(tmp_path)
     other = tmp_path / "other.dun"
-    other.write_text(POLICY.format(interest="statutory"), encoding="utf-8")
+    other.write_text(
+        POLICY.format(interest="statutory").replace('version "1"', 'version "2"'),
+        encoding="utf-8",
+    )
 
     quiet = report_of(database, policy, "2025-04-01", "2025-04-30")
     changed = report_of(database, other, "2025-01-01", "2025-03-31")
@@ -830,3 +834,35 @@ def test_a_report_warns_of_a_period_without_runs_and_of_another_policy(
         'warning: the runs from 2025-01-01 to 2025-03-31 used "Interest" version '
         "1, not the policy given; its groups and the cost of its measures may differ"
     ) in changed.output
+
+
+def test_a_report_waits_for_an_interrupted_run_and_for_payments(
+    tmp_path: Path,
+) -> None:
+    """A payment recorded after the last run is left out, and the report says
+    so; a run that stopped half-way must be completed first."""
+    database, policy = daily_book(tmp_path)
+    with Store.open(database, create=False) as store:
+        store.conn.execute(
+            "INSERT INTO payments (id, claim_id, amount, currency, paid_on, kind) "
+            "VALUES ('P9', 'B', '50.00', 'EUR', '2025-03-31', 'payment')"
+        )
+    waiting = report_of(database, policy, "2025-01-01", "2025-03-31")
+    with Store.open(database, create=False) as store:
+        store.conn.execute(
+            "INSERT INTO runs (as_of, started_at, status) "
+            "VALUES ('2025-04-01', '2025-04-01T06:00:00+00:00', 'running')"
+        )
+    stopped = report_of(database, policy, "2025-01-01", "2025-04-01")
+
+    assert waiting.exit_code == 0
+    assert (
+        "warning: 1 payment or credit note waits for the next run, dated up to "
+        "2025-03-31; the figures leave them out, as the claims' open amounts do"
+    ) in waiting.output
+    assert "collected             1,000.00 EUR of 1,200.00 EUR" in waiting.output
+    assert stopped.exit_code == 1
+    assert (
+        "run 91 for 2025-04-01 was interrupted and left claims half-way; complete "
+        "it (dunning run --as-of 2025-04-01) before a report"
+    ) in stopped.output

@@ -240,8 +240,18 @@ def _report_warnings(
     store: Store, policy: Policy, start: dt.date, end: dt.date
 ) -> list[str]:
     """Stop a report that would show the claims as they are now for an earlier
-    day; warnings for a period no run covered, or runs of another policy."""
+    day, or as an interrupted run left them; warnings for a period no run
+    covered, runs of another policy or version, and payments no run applied."""
     conn = store.conn
+    stopped = conn.execute(
+        "SELECT id, as_of FROM runs WHERE status = 'running' ORDER BY id LIMIT 1"
+    ).fetchone()
+    if stopped is not None:
+        raise click.ClickException(
+            f"run {stopped[0]} for {stopped[1]} was interrupted and left claims "
+            f"half-way; complete it (dunning run --as-of {stopped[1]}) before a "
+            "report"
+        )
     last = conn.execute("SELECT max(as_of) FROM runs WHERE status = 'done'").fetchone()
     if last[0] is None:
         raise click.ClickException(
@@ -255,21 +265,44 @@ def _report_warnings(
             "an earlier period, `dunning simulate` replays it)"
         )
     warnings = []
-    used = conn.execute(
-        "SELECT DISTINCT policy_name, policy_version, policy_digest FROM runs "
-        "WHERE status = 'done' AND as_of BETWEEN ? AND ?",
-        (start.isoformat(), end.isoformat()),
-    ).fetchall()
+    used = {
+        (str(name), str(version))
+        for name, version in conn.execute(
+            "SELECT DISTINCT policy_name, policy_version FROM runs "
+            "WHERE status = 'done' AND as_of BETWEEN ? AND ?",
+            (start.isoformat(), end.isoformat()),
+        )
+    }
+    given = (policy.header.name, policy.header.version)
+    named = ", ".join(f'"{name}" version {version}' for name, version in sorted(used))
     if not used:
         warnings.append(
             f"no run from {start} to {end}: the claims stand as the run of "
             f"{last[0]} left them, and nothing happened in the period"
         )
-    elif policy.digest not in {digest for _, _, digest in used}:
-        names = ", ".join(f'"{name}" version {version}' for name, version, _ in used)
+    elif given not in used:
         warnings.append(
-            f"the runs from {start} to {end} used {names}, not the policy given; "
+            f"the runs from {start} to {end} used {named}, not the policy given; "
             "its groups and the cost of its measures may differ"
+        )
+    elif len(used) > 1:
+        warnings.append(
+            f"the runs from {start} to {end} used {named}; the cost of measures "
+            f"is worked out with version {given[1]}"
+        )
+    (waiting,) = conn.execute(
+        "SELECT count(*) FROM payments WHERE applied_run IS NULL AND paid_on <= ?",
+        (end.isoformat(),),
+    ).fetchone()
+    if waiting:
+        things = (
+            "payment or credit note waits"
+            if waiting == 1
+            else ("payments and credit notes wait")
+        )
+        warnings.append(
+            f"{waiting} {things} for the next run, dated up to {end}; the figures "
+            "leave them out, as the claims' open amounts do"
         )
     return warnings
 
