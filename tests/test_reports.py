@@ -382,15 +382,20 @@ def test_a_partial_payment_after_a_write_off_leaves_the_rest_written_off(
     assert total.average_days_late is None
 
 
+def why_last_line(engine: Engine, claim: str, on: dt.date) -> str:
+    """The last line `dunning why` prints for a claim: where it stands."""
+    return render_explanation(explain(engine._runner, claim, on)).splitlines()[-1]
+
+
 def test_why_tells_what_is_still_written_off(tmp_path: Path) -> None:
     """After 200.00 of 500.00 written off came back, `why` names the 300.00 left."""
     engine = written_off_claim(tmp_path, "500.00")
     add_payment(engine, "P1", "W", "200.00", "2024-07-01")
     engine.run(dt.date(2024, 7, 1))
 
-    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+    last = why_last_line(engine, "W", dt.date(2024, 7, 2))
 
-    assert text.splitlines()[-1] == (
+    assert last == (
         "`written_off` is a final state (settled on 2024-06-27 by writing off "
         "500.00 EUR; 200.00 EUR of it recovered since): no more steps or "
         "measures; a further payment recovers the 300.00 EUR still written off "
@@ -404,10 +409,10 @@ def test_why_after_a_write_off_came_back_in_full(tmp_path: Path) -> None:
     add_payment(engine, "P1", "W", "1000.00", "2024-07-01")
     engine.run(dt.date(2024, 7, 1))
 
-    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+    last = why_last_line(engine, "W", dt.date(2024, 7, 2))
 
     # The fee of 5.00 (reminder of 06-17, before the payment) is still owed.
-    assert text.splitlines()[-1] == (
+    assert last == (
         "`paid` is a final state (settled on 2024-07-01; the 1000.00 EUR written "
         "off on 2024-06-27 came back): no more steps or measures; a further "
         "payment pays the charges it still owes."
@@ -637,9 +642,9 @@ def test_why_tells_what_credit_notes_cancelled_of_a_write_off(tmp_path: Path) ->
     engine.add_payments([credit_note("C1", "150.00", dt.date(2024, 7, 1))])
     engine.run(dt.date(2024, 7, 1))
 
-    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+    last = why_last_line(engine, "W", dt.date(2024, 7, 2))
 
-    assert text.splitlines()[-1] == (
+    assert last == (
         "`written_off` is a final state (settled on 2024-06-27 by writing off "
         "500.00 EUR; 100.00 EUR of it recovered since; 150.00 EUR of it cancelled "
         "by credit notes): no more steps or measures; a further payment recovers "
@@ -655,9 +660,9 @@ def test_why_after_credit_notes_cancelled_a_whole_write_off(tmp_path: Path) -> N
     engine.add_payments([credit_note("C1", "500.00", dt.date(2024, 7, 1))])
     engine.run(dt.date(2024, 7, 1))
 
-    text = render_explanation(explain(engine._runner, "W", dt.date(2024, 7, 2)))
+    last = why_last_line(engine, "W", dt.date(2024, 7, 2))
 
-    assert text.splitlines()[-1] == (
+    assert last == (
         "`paid` is a final state (settled on 2024-07-01; the 500.00 EUR written "
         "off on 2024-06-27 was cancelled by credit notes): no more steps or "
         "measures; a further payment pays the charges it still owes."
@@ -677,9 +682,9 @@ def test_why_of_an_open_claim_in_a_final_state_says_a_payment_settles_it(
     engine.run(dt.date(2025, 2, 5))
     engine.run(dt.date(2025, 2, 17))
 
-    text = render_explanation(explain(engine._runner, "H", dt.date(2025, 2, 18)))
+    last = why_last_line(engine, "H", dt.date(2025, 2, 18))
 
-    assert text.splitlines()[-1] == (
+    assert last == (
         "`with_agency` is a final state: no more steps or measures; a payment of "
         "what is open still settles it."
     )
