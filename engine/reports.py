@@ -334,9 +334,8 @@ def build_report(
     written_off = {
         write_off.claim_id for write_off, left in write_offs_left if left > 0
     }
-    # Payments and credit notes the runs applied, by claim (as the claims'
-    # open amounts count them): a claim settled without money paid was not
-    # paid late, and counts for the days late no more than a write-off does.
+    # Payments and credit notes the runs applied, by claim, as the claims'
+    # open amounts count them.
     paid: dict[str, list[tuple[str, str, Decimal]]] = defaultdict(list)
     for claim_id, kind, paid_on, amount in conn.execute(
         "SELECT claim_id, kind, paid_on, amount FROM payments WHERE paid_on <= ? "
@@ -344,6 +343,18 @@ def build_report(
         (last,),
     ):
         paid[claim_id].append((paid_on, kind, Decimal(amount)))
+    # The open balance goes down with payments and credit notes on their
+    # days, and to nothing on the day of a write-off that still stands (one
+    # recovered in full was a late payment after all).
+    reductions = {
+        claim: [(day, amount) for day, _, amount in items]
+        for claim, items in paid.items()
+    }
+    for write_off, left in write_offs_left:
+        if left > 0:
+            reductions.setdefault(write_off.claim_id, []).append(
+                (write_off.as_of, write_off.amount)
+            )
     claims = conn.execute(
         "SELECT id, group_name, state, currency, amount, open_amount, issue_date, "
         "due_date, settled_on FROM claims WHERE issue_date <= ? AND currency = ?",
@@ -362,63 +373,43 @@ def build_report(
     ) in claims:
         amount, open_amount = Decimal(amount), Decimal(open_amount)
         due_date = dt.date.fromisoformat(due)
+        received = paid.get(ident, [])
+        # Money paid counts as collected; a credit note takes off what was owed.
+        money = sum((a for _, k, a in received if k == "payment"), ZERO)
+        credit = sum((a for _, k, a in received if k != "payment"), ZERO)
+        weight = _balance_days(
+            amount, issued, sorted(reductions.get(ident, [])), start, end
+        )
         for figures in both(group):
             figures.claims += 1
             figures.final_states[state or "(not allocated)"] += 1
+            _add(figures.balance_days, currency, weight)
             if issued >= first:
                 _add(figures.billed, currency, amount)
             if first <= due <= last:
+                owed = max(amount - credit, ZERO)
                 _add(figures.fell_due, currency, amount)
+                if money:
+                    _add(figures.collected, currency, money)
+                if credit:
+                    _add(figures.credited, currency, credit)
+                _add(figures.owed, currency, owed)
+                _add(figures.realized, currency, min(money, owed))
             if open_amount > 0:
                 _add(figures.open_at_end, currency, open_amount)
                 _add(
                     figures.ages[_bucket((end - due_date).days)], currency, open_amount
                 )
+            # A claim settled without money paid was not paid late.
             if (
                 settled
                 and first <= settled <= last
                 and ident not in written_off
-                and any(kind == "payment" for _, kind, _ in paid.get(ident, ()))
+                and money > 0
             ):
                 figures.settled += 1
                 late = (dt.date.fromisoformat(settled) - due_date).days
                 figures.days_late_total += max(0, late)
-
-    # The open balance goes down with payments and credit notes on their
-    # days, and to nothing on the day of a write-off that still stands (one
-    # recovered in full was a late payment after all).
-    reductions = {
-        claim: [(day, amount) for day, _, amount in items]
-        for claim, items in paid.items()
-    }
-    for write_off, left in write_offs_left:
-        if left > 0:
-            reductions.setdefault(write_off.claim_id, []).append(
-                (write_off.as_of, write_off.amount)
-            )
-    for ident, group, currency, amount, issued, due in conn.execute(
-        "SELECT id, group_name, currency, amount, issue_date, due_date FROM claims "
-        "WHERE issue_date <= ? AND currency = ?",
-        (last, policy.header.currency),
-    ):
-        amount = Decimal(amount)
-        steps = sorted(reductions.get(ident, []))
-        weight = _balance_days(amount, issued, steps, start, end)
-        for figures in both(group):
-            _add(figures.balance_days, currency, weight)
-        if not first <= due <= last:
-            continue
-        # Money paid counts as collected; a credit note takes off what was owed.
-        money = sum((a for _, k, a in paid.get(ident, ()) if k == "payment"), ZERO)
-        credit = sum((a for _, k, a in paid.get(ident, ()) if k != "payment"), ZERO)
-        owed = max(amount - credit, ZERO)
-        for figures in both(group):
-            if money:
-                _add(figures.collected, currency, money)
-            if credit:
-                _add(figures.credited, currency, credit)
-            _add(figures.owed, currency, owed)
-            _add(figures.realized, currency, min(money, owed))
 
     measures = conn.execute(
         "SELECT t.group_name, m.measure, m.kind, m.currency, m.cost, "
