@@ -850,7 +850,7 @@ def _check_credit_notes(
     fields = checked.fields
     at = {name: fields.index(name) for name in ("id", "claim_id", "amount")}
     mine = set(checked.records)
-    stored_kinds = dict(_fetch(conn, "payments", ("kind",), mine).items())
+    stored_kinds = _fetch(conn, "payments", ("kind",), mine)
 
     def kind_of(found: _Record) -> object:
         if "kind" in fields:
