@@ -852,6 +852,17 @@ def test_a_report_waits_for_an_interrupted_run_and_for_payments(
             "INSERT INTO payments (id, claim_id, amount, currency, paid_on, kind) "
             "VALUES ('P9', 'B', '50.00', 'EUR', '2025-03-31', 'payment')"
         )
+        # A claim in another currency, with a payment no run will apply.
+        store.conn.execute(
+            "INSERT INTO claims (id, customer_id, kind, currency, amount, "
+            "open_amount, issue_date, due_date, attributes, changed) VALUES "
+            "('U', 'K1', 'invoice', 'USD', '90.00', '90.00', '2025-01-01', "
+            "'2025-01-31', '{}', 1)"
+        )
+        store.conn.execute(
+            "INSERT INTO payments (id, claim_id, amount, currency, paid_on, kind) "
+            "VALUES ('PU', 'U', '10.00', 'USD', '2025-02-01', 'payment')"
+        )
     waiting = report_of(database, policy, "2025-01-01", "2025-03-31")
     with Store.open(database, create=False) as store:
         store.conn.execute(
@@ -862,8 +873,8 @@ def test_a_report_waits_for_an_interrupted_run_and_for_payments(
 
     assert waiting.exit_code == 0
     assert (
-        "warning: 1 payment or credit note waits for the next run, dated up to "
-        "2025-03-31; the figures leave them out, as the claims' open amounts do"
+        "warning: 1 payment dated up to 2025-03-31 waits for the next run; the "
+        "figures leave them out, as the claims' open amounts do"
     ) in waiting.output
     assert "collected             1,000.00 EUR of 1,200.00 EUR" in waiting.output
     assert stopped.exit_code == 1

@@ -290,18 +290,25 @@ def _report_warnings(
             f"the runs from {start} to {end} used {named}; the cost of measures "
             f"is worked out with version {given[1]}"
         )
-    (waiting,) = conn.execute(
-        "SELECT count(*) FROM payments WHERE applied_run IS NULL AND paid_on <= ?",
-        (end.isoformat(),),
-    ).fetchone()
+    # Payments of claims in another currency are never applied: the report
+    # leaves those claims out, and says so.
+    waiting = dict(
+        conn.execute(
+            "SELECT p.kind, count(*) FROM payments p "
+            "JOIN claims c ON c.id = p.claim_id WHERE p.applied_run IS NULL "
+            "AND p.paid_on <= ? AND c.currency = ? GROUP BY p.kind",
+            (end.isoformat(), policy.header.currency),
+        ).fetchall()
+    )
     if waiting:
-        things = (
-            "payment or credit note waits"
-            if waiting == 1
-            else ("payments and credit notes wait")
+        things = " and ".join(
+            f"{count} {noun}{'' if count == 1 else 's'}"
+            for kind, noun in (("payment", "payment"), ("credit_note", "credit note"))
+            if (count := waiting.get(kind, 0))
         )
+        verb = "waits" if sum(waiting.values()) == 1 else "wait"
         warnings.append(
-            f"{waiting} {things} for the next run, dated up to {end}; the figures "
+            f"{things} dated up to {end} {verb} for the next run; the figures "
             "leave them out, as the claims' open amounts do"
         )
     return warnings
