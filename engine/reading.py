@@ -178,9 +178,26 @@ def _read_csv(path: str, text: str, delimiter: str) -> Source:
     numbered = [(n, v) for n, v in numbered if any(value.strip() for value in v)]
 
     header_line, header = numbered[0][0], [name.strip() for name in numbered[0][1]]
-    _check_header(path, header, header_line)
+    body = numbered[1:]
+    # Spreadsheets export trailing columns without a name and without values
+    # (`id,name,,`): those are dropped, not taken for unnamed columns.
     width = len(header)
-    rows: list[Row] = [(line, None, values) for line, values in numbered[1:]]
+    while (
+        width > 1
+        and not header[width - 1]
+        and all(
+            len(values) < width or not values[width - 1].strip() for _, values in body
+        )
+    ):
+        width -= 1
+    if width < len(header):
+        # Rows as long as the header lose the empty columns; others keep
+        # their length, and a row of another length is reported below.
+        named = len(header)
+        header = header[:width]
+        body = [(n, v[:width] if len(v) == named else v) for n, v in body]
+    _check_header(path, header, header_line)
+    rows: list[Row] = [(line, None, values) for line, values in body]
     problems = []
     if any(len(row[2]) != width for row in rows):
         for line, _, values in rows:

@@ -873,6 +873,27 @@ def test_values_over_several_lines_that_are_closed_are_read(
     ]
 
 
+def test_trailing_columns_without_name_or_values_are_dropped(
+    store: Store, tmp_path: Path
+) -> None:
+    """`id,name,,` as spreadsheets export it: the two empty columns are no
+    columns. One that holds a value is still a column without a name."""
+    empty = "id,name,,\nK1,Alpha,,\nK2,Beta,,\n"
+    filled = "id,name,,\nK3,Gamma,x,\n"
+
+    import_file(store, "customers", write(tmp_path, "k.csv", empty))
+    with pytest.raises(ImportFailed) as failure:
+        import_file(store, "customers", write(tmp_path, "x.csv", filled))
+
+    assert rows(store, "SELECT id, name FROM customers ORDER BY id") == [
+        ("K1", "Alpha"),
+        ("K2", "Beta"),
+    ]
+    assert problems_of(failure, tmp_path) == [
+        "x.csv:1: column 3 of the header has no name"
+    ]
+
+
 OUTSIDE = "is outside the dates an import accepts (1900-01-01 to 2199-12-31)"
 
 
