@@ -116,7 +116,10 @@ def read_source(path: str, table: Table, form: str) -> Source:
         raise fail(path, EMPTY[form])
 
     if form == "csv":
-        source = _read_csv(path, text, table.delimiter)
+        delimiter = table.delimiter
+        if delimiter == "," and Path(path).suffix.lower() == ".tsv":
+            delimiter = "\t"  # tab-separated values, as the extension says
+        source = _read_csv(path, text, delimiter)
     else:
         source = _read_json(path, text, lines=form == "jsonl")
 

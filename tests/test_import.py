@@ -894,6 +894,18 @@ def test_trailing_columns_without_name_or_values_are_dropped(
     ]
 
 
+def test_a_tsv_file_is_read_with_tabs(store: Store, tmp_path: Path) -> None:
+    """The extension says tab-separated; a comma stays part of a name."""
+    text = "id\tname\nK1\tAlpha, Berlin\nK2\tBeta\n"
+
+    import_file(store, "customers", write(tmp_path, "k.tsv", text))
+
+    assert rows(store, "SELECT id, name FROM customers ORDER BY id") == [
+        ("K1", "Alpha, Berlin"),
+        ("K2", "Beta"),
+    ]
+
+
 OUTSIDE = "is outside the dates an import accepts (1900-01-01 to 2199-12-31)"
 
 
