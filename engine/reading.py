@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import NoReturn
 
 from attrs import frozen
 
@@ -167,7 +168,6 @@ def _read_csv(path: str, text: str, delimiter: str) -> Source:
         records = list(reader)
     except csv.Error:
         _refuse_csv(path, text, delimiter)
-        raise  # pragma: no cover - _refuse_csv raises
 
     if reader.line_num == len(records):  # one line each: no line breaks in values
         numbered = [(number, values) for number, values in enumerate(records, 1)]
@@ -211,7 +211,7 @@ def _read_csv(path: str, text: str, delimiter: str) -> Source:
     return Source(path, "csv", tuple(header), rows, problems)
 
 
-def _refuse_csv(path: str, text: str, delimiter: str) -> None:
+def _refuse_csv(path: str, text: str, delimiter: str) -> NoReturn:
     """Read the text again to find the row whose quote broke it, and say so."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     start = 1
@@ -242,6 +242,7 @@ def _refuse_csv(path: str, text: str, delimiter: str) -> None:
         else:
             message = f"cannot be read as CSV ({error})"
         raise fail(path, message, row=start) from None
+    raise fail(path, "cannot be read as CSV", row=start)  # read once, failed once
 
 
 def _check_header(path: str, header: Sequence[str], line: int) -> None:
